@@ -1,0 +1,87 @@
+//! The Unique knowledge base of one tenant (PROTOCOL §6, §7): GraphQL on the
+//! ingestion and scope-management services, the file-diff REST call and
+//! streamed blob uploads, behind [`KnowledgeBase`](crate::ports::KnowledgeBase).
+//!
+//! * GraphQL operations are the build-time generated ones
+//!   (`adapters::generated::unique_graphql`), posted with our reqwest client
+//!   ([`graphql`]); the file-diff goes through the generated progenitor
+//!   client with our hooks ([`file_diff`]).
+//! * Auth ([`auth`]): cluster-local service headers, or a cached Zitadel
+//!   token with one re-send after a 401.
+//! * Per tenant: three rate-limit reservoirs and a bound on concurrent API
+//!   calls ([`transport`]); retries only for idempotent calls.
+//! * Uploads ([`upload`]) stream with constant memory, never retried, and
+//!   in cluster-local mode go to the scoped upload of the ingestion service.
+
+mod auth;
+mod file_diff;
+mod graphql;
+mod knowledge_base;
+mod settings;
+mod transport;
+mod upload;
+
+use std::sync::Arc;
+
+pub use auth::InvalidServiceHeader;
+pub use file_diff::CallContext;
+pub use settings::{DEFAULT_MAX_CONCURRENT_CALLS, SERVICE_ID, UniqueAuth, UniqueSettings};
+
+use self::{auth::Auth, settings::Endpoints, transport::Transport};
+
+/// The Unique adapter of one tenant. Cheap to share behind an `Arc`; all
+/// per-tenant state (token cache, reservoirs, permits) lives inside.
+#[derive(Debug)]
+pub struct UniqueKnowledgeBase {
+    transport: Arc<Transport>,
+    endpoints: Endpoints,
+    /// `Some(scoped upload URL)` in cluster-local mode, where `writeUrl` is
+    /// rewritten (§6.3).
+    scoped_upload: Option<String>,
+    upload_client: reqwest::Client,
+}
+
+impl UniqueKnowledgeBase {
+    /// Builds the adapter from the tenant's settings and two clients the
+    /// composition root configured for the tenant's traffic class (§2.2:
+    /// direct in cluster-local mode, through the proxy in external mode):
+    ///
+    /// * `api_client` for GraphQL and the file-diff;
+    /// * `no_redirect_client`, which **must not follow redirects**
+    ///   (`reqwest::redirect::Policy::none()`), for blob uploads and Zitadel
+    ///   token requests: a pre-signed PUT answered with 3xx is a failure,
+    ///   and Zitadel is called without following redirects (§6.2, §6.3).
+    ///
+    /// # Errors
+    /// A `serviceExtraHeaders` entry is not a valid HTTP header.
+    pub fn new(
+        settings: UniqueSettings,
+        api_client: reqwest::Client,
+        no_redirect_client: reqwest::Client,
+    ) -> Result<Self, InvalidServiceHeader> {
+        let endpoints = Endpoints::derive(
+            &settings.ingestion_base_url,
+            &settings.scope_management_base_url,
+        );
+        let scoped_upload = matches!(settings.auth, UniqueAuth::ClusterLocal { .. })
+            .then(|| endpoints.scoped_upload.clone());
+        let auth = Auth::new(
+            settings.auth,
+            no_redirect_client.clone(),
+            settings.request_timeout,
+        )?;
+        let transport = Transport::new(
+            api_client,
+            auth,
+            settings.rate_limit_per_minute,
+            settings.max_concurrent_calls,
+            settings.request_timeout,
+        );
+        Ok(UniqueKnowledgeBase {
+            transport: Arc::new(transport),
+            endpoints,
+            scoped_upload,
+            upload_client: no_redirect_client,
+        })
+    }
+}

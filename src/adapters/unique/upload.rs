@@ -1,0 +1,253 @@
+//! The blob PUT of a two-phase upsert (PROTOCOL §6.3): bytes stream from
+//! the source to the pre-signed `writeUrl` (or, cluster-local, to the
+//! ingestion service's scoped upload) without being held in memory.
+
+use std::{
+    pin::Pin,
+    sync::{Arc, Mutex},
+    task::{Context, Poll},
+};
+
+use bytes::Bytes;
+use futures::Stream;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use reqwest::{
+    Body,
+    header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue},
+};
+use url::Url;
+
+use super::transport::transport_error;
+use crate::ports::{ErrorKind, PortError, knowledge_base::UploadBody};
+
+/// What JavaScript's `encodeURIComponent` leaves alone (PROTOCOL
+/// conventions): alphanumerics and `- _ . ! ~ * ' ( )`.
+const URI_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'!')
+    .remove(b'~')
+    .remove(b'*')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')');
+
+const BLOB_TYPE: HeaderName = HeaderName::from_static("x-ms-blob-type");
+
+/// Where the bytes go: `writeUrl` unchanged (external), or rewritten to
+/// `{scoped_upload}?key={key}` with the decoded `key` of `writeUrl`
+/// (cluster-local), which keeps the traffic inside the cluster.
+pub(super) fn upload_target(
+    write_url: &str,
+    scoped_upload: Option<&str>,
+) -> Result<String, PortError> {
+    let Some(scoped_upload) = scoped_upload else {
+        return Ok(write_url.to_owned());
+    };
+    let parsed = Url::parse(write_url).map_err(|e| {
+        PortError::new(
+            ErrorKind::InvalidResponse,
+            "writeUrl is not an absolute URL",
+        )
+        .with_source(e)
+    })?;
+    let key = parsed
+        .query_pairs()
+        .find_map(|(name, value)| (name == "key").then_some(value))
+        .ok_or_else(|| {
+            PortError::new(
+                ErrorKind::InvalidResponse,
+                "writeUrl is missing key parameter",
+            )
+        })?;
+    Ok(format!(
+        "{scoped_upload}?key={}",
+        utf8_percent_encode(&key, URI_COMPONENT)
+    ))
+}
+
+/// PUTs `body` to `target` with exactly `Content-Type`, `Content-Length` and
+/// `x-ms-blob-type: BlockBlob` and no Unique credentials. Not retried and
+/// not rate limited (§6.3). `client` must not follow redirects: a 3xx is a
+/// failure like any other non-2xx answer.
+pub(super) async fn put(
+    client: &reqwest::Client,
+    target: &str,
+    mime_type: &str,
+    body: UploadBody,
+) -> Result<(), PortError> {
+    let context = "blob upload";
+    let content_type = HeaderValue::from_str(mime_type).map_err(|_| {
+        PortError::new(
+            ErrorKind::Rejected,
+            format!("{context}: `{mime_type}` is not a valid Content-Type"),
+        )
+    })?;
+    let source_failure = Arc::new(Mutex::new(None));
+    let (length, body) = match body {
+        UploadBody::Bytes(bytes) => (bytes.len() as u64, Body::from(bytes)),
+        UploadBody::Stream { length, stream } => (
+            length,
+            Body::wrap_stream(ExactLength {
+                source: stream.chunks,
+                declared: length,
+                seen: 0,
+                failure: Arc::clone(&source_failure),
+            }),
+        ),
+    };
+    let sent = client
+        .put(target)
+        .header(CONTENT_TYPE, content_type)
+        .header(CONTENT_LENGTH, length)
+        .header(BLOB_TYPE, HeaderValue::from_static("BlockBlob"))
+        .body(body)
+        .send()
+        .await;
+    let response = match sent {
+        Ok(response) => response,
+        // The source's own error says more than "error sending request".
+        Err(err) => {
+            let source = source_failure.lock().expect("not poisoned").take();
+            return Err(source.unwrap_or_else(|| transport_error(context, err)));
+        }
+    };
+    // Belt and braces for a client that does follow redirects: reqwest turns
+    // a 301/302/303 into a body-less GET, whose success proves nothing.
+    if Url::parse(target).is_ok_and(|sent| *response.url() != sent) {
+        return Err(PortError::new(
+            ErrorKind::Internal,
+            "blob upload was redirected; the upload client must not follow redirects",
+        ));
+    }
+    let status = response.status();
+    if !status.is_success() {
+        return Err(PortError::new(
+            ErrorKind::from_status(status.as_u16()),
+            format!("Upload failed with status {}", status.as_u16()),
+        )
+        .with_status(status.as_u16()));
+    }
+    Ok(())
+}
+
+/// Passes the source through, failing it when it yields more or fewer
+/// bytes than the declared `Content-Length`, and keeps the failure so the
+/// caller can report it instead of the transport's generic error.
+struct ExactLength {
+    source: Pin<Box<dyn Stream<Item = Result<Bytes, PortError>> + Send>>,
+    declared: u64,
+    seen: u64,
+    failure: Arc<Mutex<Option<PortError>>>,
+}
+
+impl ExactLength {
+    fn fail(&mut self, err: PortError) -> Poll<Option<Result<Bytes, PortError>>> {
+        *self.failure.lock().expect("not poisoned") = Some(err.clone());
+        Poll::Ready(Some(Err(err)))
+    }
+}
+
+impl Stream for ExactLength {
+    type Item = Result<Bytes, PortError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match self.source.as_mut().poll_next(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(Ok(chunk))) => {
+                self.seen += chunk.len() as u64;
+                if self.seen > self.declared {
+                    let declared = self.declared;
+                    return self.fail(PortError::new(
+                        ErrorKind::InvalidResponse,
+                        format!("upload source yielded more than the declared {declared} bytes"),
+                    ));
+                }
+                Poll::Ready(Some(Ok(chunk)))
+            }
+            Poll::Ready(Some(Err(err))) => self.fail(err),
+            Poll::Ready(None) if self.seen < self.declared => {
+                let (seen, declared) = (self.seen, self.declared);
+                self.fail(PortError::new(
+                    ErrorKind::InvalidResponse,
+                    format!("upload source ended after {seen} of the declared {declared} bytes"),
+                ))
+            }
+            Poll::Ready(None) => Poll::Ready(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::{StreamExt, stream};
+
+    use super::*;
+
+    #[test]
+    fn external_uploads_go_to_the_write_url_unchanged() {
+        let write = "https://blob.x/c/1?sig=a%2Bb&key=k";
+        assert_eq!(upload_target(write, None).unwrap(), write);
+    }
+
+    #[test]
+    fn cluster_local_uploads_use_the_decoded_key_re_encoded_like_encode_uri_component() {
+        let write =
+            "https://blob.x/c/1?sv=1&key=acme%2F98306_ENG%2F65538%3A%3Aatt+1%20(x)*~'!&sig=s";
+        assert_eq!(
+            upload_target(write, Some("http://ingestion:8091/scoped/upload")).unwrap(),
+            "http://ingestion:8091/scoped/upload?key=acme%2F98306_ENG%2F65538%3A%3Aatt%201%20(x)*~'!"
+        );
+    }
+
+    #[test]
+    fn a_write_url_without_key_fails_the_item() {
+        let err =
+            upload_target("https://blob.x/c/1?sig=s", Some("http://i/scoped/upload")).unwrap_err();
+        assert_eq!(err.context(), "writeUrl is missing key parameter");
+        assert_eq!(err.kind(), ErrorKind::InvalidResponse);
+    }
+
+    fn checked(
+        chunks: Vec<Result<Bytes, PortError>>,
+        declared: u64,
+    ) -> (ExactLength, Arc<Mutex<Option<PortError>>>) {
+        let failure = Arc::new(Mutex::new(None));
+        let stream = ExactLength {
+            source: Box::pin(stream::iter(chunks)),
+            declared,
+            seen: 0,
+            failure: Arc::clone(&failure),
+        };
+        (stream, failure)
+    }
+
+    #[tokio::test]
+    async fn sources_must_yield_exactly_the_declared_length() {
+        let chunk = || Ok(Bytes::from_static(b"abc"));
+        let (exact, _) = checked(vec![chunk(), chunk()], 6);
+        assert!(exact.collect::<Vec<_>>().await.iter().all(Result::is_ok));
+
+        let (long, failure) = checked(vec![chunk(), chunk()], 5);
+        let results = long.collect::<Vec<_>>().await;
+        assert!(
+            results[1]
+                .as_ref()
+                .unwrap_err()
+                .context()
+                .contains("more than the declared 5")
+        );
+        assert!(failure.lock().unwrap().is_some());
+
+        let (short, _) = checked(vec![chunk()], 6);
+        let results = short.collect::<Vec<_>>().await;
+        assert!(
+            results[1]
+                .as_ref()
+                .unwrap_err()
+                .context()
+                .contains("after 3 of the declared 6")
+        );
+    }
+}

@@ -1,0 +1,147 @@
+//! Command-line interface (PROTOCOL §2.4). Parsing only; `app::run` acts on it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Keeps a Unique knowledge base in sync with labelled Confluence pages.
+///
+/// Every subcommand reads the same environment variables and tenant files as
+/// the daemon (`TENANT_CONFIG_PATH_PATTERN`, `LOG_LEVEL`, …).
+#[derive(Debug, Parser)]
+#[command(name = "confluence-connector", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    /// What to do; without a subcommand the daemon runs (`serve`).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Flags shared by every subcommand.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Minimum log level; overrides `LOG_LEVEL`.
+    #[arg(long, global = true, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+
+    /// Glob of tenant files; overrides `TENANT_CONFIG_PATH_PATTERN`.
+    #[arg(long, global = true, value_name = "GLOB")]
+    pub config_glob: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: HTTP health and metrics, one cycle per tenant at start,
+    /// then each tenant on its cron schedule.
+    Serve,
+    /// Run exactly one cycle for every tenant (or one) and exit.
+    Sync(TenantArgs),
+    /// Validate the environment and every tenant file; no network I/O.
+    CheckConfig(OutputArgs),
+    /// Dry run: discovery and file-diff only; prints what a cycle would do.
+    Plan(PlanArgs),
+    /// Run one sync against built-in simulators of Confluence and Unique.
+    Demo(DemoArgs),
+    /// Run the built-in simulators as a standalone process.
+    Simulate(SimulateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TenantArgs {
+    /// Only this tenant (its name is the file name minus `-tenant-config.yaml`).
+    #[arg(long, value_name = "NAME")]
+    pub tenant: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Print a machine-readable JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub tenant: TenantArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Flavor {
+    Cloud,
+    Dc,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Number of spaces in the generated dataset.
+    #[arg(long, default_value_t = 3)]
+    pub spaces: u32,
+    /// Number of pages per space.
+    #[arg(long, default_value_t = 20)]
+    pub pages: u32,
+    /// Number of attachments per space.
+    #[arg(long, default_value_t = 10)]
+    pub attachments: u32,
+    /// Which Confluence flavour to simulate.
+    #[arg(long, value_enum, default_value_t = Flavor::Cloud)]
+    pub flavor: Flavor,
+    /// Seed of the dataset generator.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Port of the Confluence simulator on 127.0.0.1.
+    #[arg(long)]
+    pub confluence_port: u16,
+    /// Port of the Unique simulator on 127.0.0.1.
+    #[arg(long)]
+    pub unique_port: u16,
+    /// Which Confluence flavour to simulate.
+    #[arg(long, value_enum, default_value_t = Flavor::Cloud)]
+    pub flavor: Flavor,
+    /// Dataset description file.
+    #[arg(long, value_name = "FILE")]
+    pub dataset: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn no_subcommand_means_serve() {
+        let cli = Cli::try_parse_from(["confluence-connector"]).unwrap();
+        assert!(cli.command.is_none());
+    }
+
+    #[test]
+    fn global_flags_are_accepted_after_the_subcommand() {
+        let cli = Cli::try_parse_from([
+            "confluence-connector",
+            "check-config",
+            "--config-glob",
+            "/x/*-tenant-config.yaml",
+            "--log-level",
+            "debug",
+            "--json",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.config_glob.as_deref(), Some("/x/*-tenant-config.yaml"));
+        assert_eq!(cli.global.log_level.as_deref(), Some("debug"));
+        assert!(matches!(cli.command, Some(Command::CheckConfig(OutputArgs { json: true }))));
+    }
+}

@@ -1,0 +1,47 @@
+//! Application layer: the CLI and the composition root. This is the only
+//! module that names concrete adapters.
+
+pub mod check_config;
+pub mod cli;
+pub mod sync;
+
+use std::process::ExitCode;
+
+use cli::{Cli, Command};
+
+/// Exit codes of PROTOCOL §2.4.
+pub mod exit {
+    /// Everything succeeded.
+    pub const OK: u8 = 0;
+    /// A tenant failed, or a fatal error other than configuration.
+    pub const FAILURE: u8 = 1;
+    /// Configuration error, unknown tenant, bad arguments, or a subcommand
+    /// this build does not provide yet.
+    pub const CONFIG: u8 = 2;
+}
+
+/// Runs the parsed command line and returns the process exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Some(Command::CheckConfig(args)) => check_config::run(&cli.global, &args),
+        None | Some(Command::Serve) => not_available_yet("serve", "Daemon"),
+        Some(Command::Sync(_)) => not_available_yet("sync", "Sync engine"),
+        Some(Command::Plan(_)) => not_available_yet("plan", "Sync engine"),
+        Some(Command::Demo(_)) => {
+            not_available_yet("demo", "Embedded demo, terminal progress and the benchmark suite")
+        }
+        Some(Command::Simulate(_)) => {
+            not_available_yet("simulate", "Embedded demo, terminal progress and the benchmark suite")
+        }
+    }
+}
+
+/// Subcommands that later issues deliver refuse to run rather than pretend
+/// to succeed.
+fn not_available_yet(command: &str, issue: &str) -> ExitCode {
+    eprintln!(
+        "error: `{command}` is not available in this build yet (it arrives with the \"{issue}\" work); \
+         `check-config` is available now"
+    );
+    ExitCode::from(exit::CONFIG)
+}

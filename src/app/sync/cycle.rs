@@ -1,0 +1,332 @@
+//! One sync cycle of an active tenant (PROTOCOL §9.2–§9.11).
+
+use std::{
+    collections::{HashMap, HashSet},
+    fmt,
+    time::Instant,
+};
+
+use tracing::{Instrument, error, info, info_span, warn};
+
+use super::{CycleObserver, Phase, SyncCycle, report::{CycleReport, CycleResult, SkipReason}};
+use crate::{
+    domain::{
+        attachment::AttachmentSkip,
+        discovery::{self, AttachmentItem, Discovery, DiscoverySkip, PageItem, SpaceGroup},
+        guards::{GuardInput, GuardVerdict},
+        keys::{ItemKey, PartialKey, SpaceScopeId},
+        urls,
+    },
+    ports::{
+        ConfluenceSource, KnowledgeBase, PortError,
+        knowledge_base::{FileDiff, FileDiffItem, FileDiffRequest},
+    },
+};
+
+/// Why a cycle-level step failed; becomes [`CycleResult::Failure`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CycleError(String);
+
+impl CycleError {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
+        CycleError(message.into())
+    }
+
+    /// Maps a port error of the named step.
+    pub(crate) fn step(step: &'static str) -> impl Fn(PortError) -> CycleError {
+        move |err| CycleError(format!("{step} failed: {err}"))
+    }
+}
+
+impl fmt::Display for CycleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The file-diff of one space with what it needs later.
+#[derive(Debug)]
+pub(super) struct SpaceDiff<'a> {
+    pub group: SpaceGroup<'a>,
+    pub partial_key: PartialKey,
+    pub diff: FileDiff,
+}
+
+/// One item to ingest: the item, its space's partial key, and whether its
+/// key is new in Unique (a failed new item's registration is removed, an
+/// updated item's previous version is kept — ours, §9.8).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct WorkItem<'a, T> {
+    pub item: &'a T,
+    pub partial_key: &'a PartialKey,
+    pub is_new: bool,
+}
+
+/// What the ingestion phases work on.
+#[derive(Debug)]
+pub(super) struct Work<'a> {
+    pub pages: Vec<WorkItem<'a, PageItem>>,
+    pub attachments: Vec<WorkItem<'a, AttachmentItem>>,
+}
+
+impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
+    /// Runs one cycle. Never panics on remote errors: every failure ends up
+    /// in the report's result.
+    pub async fn run(&self, observer: &dyn CycleObserver) -> CycleReport {
+        let mut report = CycleReport::new(&self.tenant.name);
+        let Some(_running) = self.try_start() else {
+            report.result = CycleResult::Skipped("sync_in_progress");
+            return report;
+        };
+        let started = Instant::now();
+        let span = info_span!("cycle", tenant = %self.tenant.name, cycle_id = %cycle_id());
+        let result = self.run_steps(&mut report, observer).instrument(span).await;
+        observer.phase(&self.tenant.name, Phase::Idle);
+        report.duration = started.elapsed();
+        report.result = match result {
+            Ok(()) => CycleResult::Success,
+            Err(err) => {
+                error!(tenant = %self.tenant.name, error = %err, "sync cycle failed");
+                CycleResult::Failure(err.to_string())
+            }
+        };
+        report
+    }
+
+    async fn run_steps(&self, report: &mut CycleReport, observer: &dyn CycleObserver) -> Result<(), CycleError> {
+        let tenant = &self.tenant.name;
+        observer.phase(tenant, Phase::Scanning);
+        let root_path = self.initialize().await?;
+        let discovery = self.discover().await?;
+        report.discovered_pages = discovery.pages.len();
+        report.discovered_attachments = discovery.attachments.len();
+        record_discovery_skips(report, &discovery);
+
+        observer.phase(tenant, Phase::Diffing);
+        let spaces = self.diff_spaces(&discovery).await?;
+        for space in &spaces {
+            report.new += space.diff.new.len();
+            report.updated += space.diff.updated.len();
+            report.moved += space.diff.moved.len();
+        }
+
+        let work = select_work(&spaces);
+        if !work.pages.is_empty() || !work.attachments.is_empty() {
+            let scopes = self.ensure_space_scopes(&root_path, &work).await?;
+            self.ingest(&work, &scopes, report, observer).await;
+        }
+
+        self.delete_vanished(&spaces, report, observer).await;
+        observer.phase(tenant, Phase::CleaningUp);
+        self.clean_up_orphans(&discovery, report).await;
+        info!(
+            tenant = %tenant,
+            discovered_pages = report.discovered_pages,
+            new = report.new,
+            updated = report.updated,
+            deleted = report.deleted,
+            failed = report.failed(),
+            "sync cycle finished"
+        );
+        Ok(())
+    }
+
+    /// §9.3: labelled content, descendants of ingest-all roots, cuts.
+    pub(super) async fn discover(&self) -> Result<Discovery, CycleError> {
+        let labeled = self
+            .confluence
+            .labeled_content()
+            .await
+            .map_err(CycleError::step("discovery of labelled content"))?;
+        let roots = discovery::ingest_all_roots(&labeled, &self.tenant.discovery.ingest_all_label);
+        let descendants = if roots.is_empty() {
+            Vec::new()
+        } else {
+            self.confluence
+                .descendants(&roots)
+                .await
+                .map_err(CycleError::step("discovery of descendants"))?
+        };
+        Ok(discovery::select(labeled, descendants, &self.tenant.discovery))
+    }
+
+    /// §9.4–§9.5: one file-diff per space, each followed by its guards.
+    pub(super) async fn diff_spaces<'a>(&self, discovery: &'a Discovery) -> Result<Vec<SpaceDiff<'a>>, CycleError> {
+        let mut spaces = Vec::new();
+        for group in discovery::group_by_space(discovery, self.tenant.inline_images) {
+            let partial_key = PartialKey::new(
+                self.tenant.key_format,
+                &self.tenant.name,
+                &group.space.id,
+                &group.space.key,
+            );
+            let request = self.file_diff_request(&partial_key, &group);
+            let diff = self
+                .knowledge_base
+                .file_diff(&request)
+                .await
+                .map_err(CycleError::step("file-diff"))?;
+            let submitted: Vec<String> = request.items.into_iter().map(|item| item.key).collect();
+            self.check_guards(&partial_key, &submitted, &diff).await?;
+            spaces.push(SpaceDiff {
+                group,
+                partial_key,
+                diff,
+            });
+        }
+        Ok(spaces)
+    }
+
+    pub(super) fn file_diff_request(&self, partial_key: &PartialKey, group: &SpaceGroup<'_>) -> FileDiffRequest {
+        let tenant = &self.tenant;
+        let pages = group.pages.iter().map(|page| FileDiffItem {
+            key: ItemKey::page(&page.id).to_string(),
+            url: urls::page_url(tenant.instance_type, &tenant.base_url, &page.id, &page.web_ui),
+            updated_at: page.version_when.clone(),
+        });
+        let attachments = group.attachments.iter().map(|item| FileDiffItem {
+            key: ItemKey::attachment(&item.page_id, &item.meta.id).to_string(),
+            url: attachment_url(tenant.instance_type, &tenant.base_url, item),
+            updated_at: item.version_when.clone(),
+        });
+        FileDiffRequest {
+            partial_key: partial_key.to_string(),
+            source_kind: tenant.instance_type.source_kind().to_owned(),
+            source_name: tenant.base_url.clone(),
+            items: pages.chain(attachments).collect(),
+        }
+    }
+
+    /// Runs G1/G2 for one space; the count query is only sent when needed.
+    pub(super) async fn guard_verdict(
+        &self,
+        partial_key: &PartialKey,
+        submitted: &[String],
+        diff: &FileDiff,
+    ) -> Result<GuardVerdict, CycleError> {
+        let input = GuardInput {
+            partial_key: partial_key.as_str(),
+            submitted,
+            new: &diff.new,
+            deleted: &diff.deleted,
+        };
+        let count = if input.needs_stored_count() {
+            Some(
+                self.knowledge_base
+                    .count_with_key_prefix(&partial_key.key_prefix())
+                    .await
+                    .map_err(CycleError::step("stored-content count for the deletion guard"))?,
+            )
+        } else {
+            None
+        };
+        Ok(input.verdict(count))
+    }
+
+    async fn check_guards(&self, partial_key: &PartialKey, submitted: &[String], diff: &FileDiff) -> Result<(), CycleError> {
+        match self.guard_verdict(partial_key, submitted, diff).await? {
+            GuardVerdict::Pass => Ok(()),
+            GuardVerdict::FullReplacement => {
+                warn!(
+                    tenant = %self.tenant.name,
+                    partial_key = %partial_key,
+                    deleted = diff.deleted.len(),
+                    new = diff.new.len(),
+                    "every stored item of the space is replaced by new keys; proceeding"
+                );
+                Ok(())
+            }
+            GuardVerdict::Abort(violation) => Err(CycleError::new(violation.to_string())),
+        }
+    }
+
+    /// §9.6 step 2 and §7.4: the scopes of spaces with work, with their
+    /// external ids set. Returns space key → scope id.
+    async fn ensure_space_scopes(&self, root_path: &str, work: &Work<'_>) -> Result<HashMap<String, String>, CycleError> {
+        let mut spaces = Vec::new();
+        let pages = work.pages.iter().map(|page| &page.item.space);
+        let attachments = work.attachments.iter().map(|attachment| &attachment.item.space);
+        for space in pages.chain(attachments) {
+            if !spaces.iter().any(|known: &&crate::domain::model::Space| known.key == space.key) {
+                spaces.push(space);
+            }
+        }
+        let paths: Vec<String> = spaces.iter().map(|space| format!("{root_path}/{}", space.key)).collect();
+        let scopes = self
+            .knowledge_base
+            .ensure_scope_paths(&paths)
+            .await
+            .map_err(CycleError::step("creating space scopes"))?;
+        let mut by_key = HashMap::new();
+        for (space, scope) in spaces.into_iter().zip(scopes) {
+            let expected = SpaceScopeId {
+                tenant: self.tenant.name.clone(),
+                space_id: space.id.clone(),
+                space_key: space.key.clone(),
+            }
+            .to_string();
+            if scope.external_id.as_deref() != Some(expected.as_str()) {
+                self.knowledge_base
+                    .set_scope_external_id(&scope.id, Some(expected))
+                    .await
+                    .map_err(CycleError::step("marking a space scope"))?;
+            }
+            by_key.insert(space.key.clone(), scope.id);
+        }
+        Ok(by_key)
+    }
+}
+
+/// §9.6: the new and updated items of each space.
+pub(super) fn select_work<'a>(spaces: &'a [SpaceDiff<'a>]) -> Work<'a> {
+    let mut work = Work {
+        pages: Vec::new(),
+        attachments: Vec::new(),
+    };
+    for space in spaces {
+        let new: HashSet<&str> = space.diff.new.iter().map(String::as_str).collect();
+        let updated: HashSet<&str> = space.diff.updated.iter().map(String::as_str).collect();
+        let is_new = |key: &ItemKey| {
+            let key = key.to_string();
+            if new.contains(key.as_str()) {
+                Some(true)
+            } else {
+                updated.contains(key.as_str()).then_some(false)
+            }
+        };
+        let partial_key = &space.partial_key;
+        for &page in &space.group.pages {
+            if let Some(is_new) = is_new(&ItemKey::page(&page.id)) {
+                work.pages.push(WorkItem { item: page, partial_key, is_new });
+            }
+        }
+        for &item in &space.group.attachments {
+            if let Some(is_new) = is_new(&ItemKey::attachment(&item.page_id, &item.meta.id)) {
+                work.attachments.push(WorkItem { item, partial_key, is_new });
+            }
+        }
+    }
+    work
+}
+
+pub(super) fn attachment_url(instance: crate::domain::model::InstanceType, base_url: &str, item: &AttachmentItem) -> String {
+    urls::attachment_url(instance, base_url, &item.page_id, &item.meta.id, &item.meta.title)
+}
+
+fn record_discovery_skips(report: &mut CycleReport, discovery: &Discovery) {
+    report.skip(SkipReason::Capacity, discovery.cut_by_capacity);
+    for skip in &discovery.skipped {
+        let reason = match skip {
+            DiscoverySkip::ContentType { .. } => SkipReason::ContentType,
+            DiscoverySkip::Attachment { reason: AttachmentSkip::TooLarge, .. } => SkipReason::TooLarge,
+            DiscoverySkip::Attachment { reason: AttachmentSkip::TypeNotAllowed, .. } => SkipReason::TypeNotAllowed,
+            DiscoverySkip::Attachment { reason: AttachmentSkip::Empty, .. } => SkipReason::ZeroBytes,
+        };
+        report.skip(reason, 1);
+    }
+}
+
+/// A short random id that ties together the log lines of one cycle.
+fn cycle_id() -> String {
+    format!("{:08x}", rand::random::<u32>())
+}

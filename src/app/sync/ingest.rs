@@ -1,0 +1,250 @@
+//! Ingestion of new and updated items (PROTOCOL §9.7, §9.8, §7.3): pages
+//! first, then attachments, each through a pool of `concurrency` workers.
+//! One item's failure never stops the others.
+
+use std::{collections::HashMap, future::Future, time::Instant};
+
+use bytes::Bytes;
+use futures::{StreamExt, stream::FuturesUnordered};
+use serde_json::json;
+use tracing::{debug, info, warn};
+
+use super::{
+    CycleObserver, Phase, SyncCycle,
+    cycle::{Work, WorkItem, attachment_url},
+    report::{CycleReport, ItemResult, SkipReason},
+};
+use crate::{
+    domain::{
+        attachment,
+        discovery::{AttachmentItem, PageItem},
+        keys::ItemKey,
+        urls,
+    },
+    ports::{
+        BodyFetch, ConfluenceSource, ErrorKind, KnowledgeBase, PortError,
+        confluence::BODY_BATCH,
+        knowledge_base::{ContentUpsert, UploadBody},
+    },
+};
+
+/// Items between two progress lines in the log.
+const PROGRESS_EVERY: usize = 100;
+
+impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
+    pub(super) async fn ingest(
+        &self,
+        work: &Work<'_>,
+        scopes: &HashMap<String, String>,
+        report: &mut CycleReport,
+        observer: &dyn CycleObserver,
+    ) {
+        let tenant = self.tenant.name.as_str();
+        observer.phase(tenant, Phase::IngestingPages);
+        let mut done = 0;
+        for batch in work.pages.chunks(BODY_BATCH) {
+            for result in self.ingest_page_batch(batch, scopes).await {
+                record(report, result, true);
+                observer.page_done(tenant, result);
+                done += 1;
+                if done % PROGRESS_EVERY == 0 {
+                    info!(tenant, done, total = work.pages.len(), "ingesting pages");
+                }
+            }
+        }
+        info!(tenant, pages = work.pages.len(), succeeded = report.pages.success, failed = report.pages.failure, skipped = report.pages.skipped, "pages done");
+
+        observer.phase(tenant, Phase::IngestingAttachments);
+        // A pool refilled by hand rather than `buffer_unordered` over a
+        // closure: the closure's borrowed argument makes the cycle's future
+        // not provably `Send`, and the scheduler spawns cycles.
+        let mut pending = work.attachments.iter();
+        let mut in_flight = FuturesUnordered::new();
+        let mut done = 0;
+        loop {
+            while in_flight.len() < self.tenant.concurrency {
+                let Some(item) = pending.next() else { break };
+                in_flight.push(self.ingest_attachment(item, scopes));
+            }
+            let Some((result, upload)) = in_flight.next().await else { break };
+            record(report, result, false);
+            observer.attachment_done(tenant, result, upload);
+            done += 1;
+            if done % PROGRESS_EVERY == 0 {
+                info!(tenant, done, total = work.attachments.len(), "ingesting attachments");
+            }
+        }
+        info!(tenant, attachments = work.attachments.len(), succeeded = report.attachments.success, failed = report.attachments.failure, skipped = report.attachments.skipped, "attachments done");
+    }
+
+    /// Fetches one batch of bodies (one request where possible), then
+    /// uploads them with the configured concurrency.
+    async fn ingest_page_batch(
+        &self,
+        batch: &[WorkItem<'_, PageItem>],
+        scopes: &HashMap<String, String>,
+    ) -> Vec<ItemResult> {
+        let ids: Vec<String> = batch.iter().map(|work| work.item.id.clone()).collect();
+        let mut bodies: HashMap<String, BodyFetch> = match self.confluence.page_bodies(&ids).await {
+            Ok(bodies) => bodies.into_iter().collect(),
+            Err(err) => {
+                warn!(tenant = %self.tenant.name, pages = ids.len(), error = %err, "page bodies could not be fetched");
+                return vec![ItemResult::Failure; batch.len()];
+            }
+        };
+        let mut pending = batch.iter();
+        let mut in_flight = FuturesUnordered::new();
+        let mut results = Vec::with_capacity(batch.len());
+        loop {
+            while in_flight.len() < self.tenant.concurrency {
+                let Some(work) = pending.next() else { break };
+                let fetch = bodies.remove(&work.item.id).unwrap_or_else(|| {
+                    BodyFetch::Failed(PortError::new(ErrorKind::InvalidResponse, "page body missing from the batch answer"))
+                });
+                in_flight.push(self.ingest_page(work, fetch, scopes));
+            }
+            let Some(result) = in_flight.next().await else { break };
+            results.push(result);
+        }
+        results
+    }
+
+    async fn ingest_page(
+        &self,
+        work: &WorkItem<'_, PageItem>,
+        fetch: BodyFetch,
+        scopes: &HashMap<String, String>,
+    ) -> ItemResult {
+        let page = work.item;
+        let body = match fetch {
+            BodyFetch::Found(body) if body.storage.is_empty() => return ItemResult::Skipped(SkipReason::EmptyBody),
+            BodyFetch::Found(body) => body,
+            BodyFetch::NotFound => return ItemResult::Skipped(SkipReason::NotFound),
+            BodyFetch::Failed(err) => {
+                warn!(tenant = %self.tenant.name, page_id = %page.id, error = %err, "page body fetch failed");
+                return ItemResult::Failure;
+            }
+        };
+        let Some(scope_id) = scopes.get(&page.space.key) else {
+            return ItemResult::Failure;
+        };
+        let tenant = &self.tenant;
+        let excluded = [tenant.ingest_single_label.as_str(), tenant.discovery.ingest_all_label.as_str()];
+        let mut labels: Vec<&str> = body.labels.iter().map(String::as_str).filter(|l| !excluded.contains(l)).collect();
+        labels.sort_unstable();
+        let html = Bytes::from(body.storage);
+        let upsert = ContentUpsert {
+            key: work.partial_key.content_key(&ItemKey::page(&page.id)),
+            title: page.title.clone(),
+            mime_type: "text/html".to_owned(),
+            url: urls::page_url(tenant.instance_type, &tenant.base_url, &page.id, &page.web_ui),
+            byte_size: html.len() as u64,
+            metadata: json!({
+                "confluenceLabels": labels,
+                "spaceKey": page.space.key,
+                "spaceName": page.space.name,
+            }),
+            ingestion_config: tenant.page_ingestion_config.clone(),
+            scope_id: scope_id.clone(),
+            source_kind: tenant.instance_type.source_kind().to_owned(),
+            source_name: tenant.base_url.clone(),
+            store_internally: tenant.store_internally,
+        };
+        self.upsert(&upsert, work.is_new, || async { Ok(UploadBody::Bytes(html)) }).await
+    }
+
+    /// Register, download, upload, finalize (§7.3 order for attachments).
+    /// Returns the result and, on success, how long download+upload took.
+    async fn ingest_attachment(
+        &self,
+        work: &WorkItem<'_, AttachmentItem>,
+        scopes: &HashMap<String, String>,
+    ) -> (ItemResult, Option<std::time::Duration>) {
+        let item = work.item;
+        if item.meta.file_size == 0 {
+            return (ItemResult::Skipped(SkipReason::ZeroBytes), None);
+        }
+        let Some(scope_id) = scopes.get(&item.space.key) else {
+            return (ItemResult::Failure, None);
+        };
+        let tenant = &self.tenant;
+        let upsert = ContentUpsert {
+            key: work.partial_key.content_key(&ItemKey::attachment(&item.page_id, &item.meta.id)),
+            title: item.meta.title.clone(),
+            mime_type: item.meta.media_type.clone(),
+            url: attachment_url(tenant.instance_type, &tenant.base_url, item),
+            byte_size: item.meta.file_size,
+            metadata: json!({"spaceKey": item.space.key, "spaceName": item.space.name}),
+            ingestion_config: attachment::ingestion_config(&item.meta.media_type, tenant.image_ocr),
+            scope_id: scope_id.clone(),
+            source_kind: tenant.instance_type.source_kind().to_owned(),
+            source_name: tenant.base_url.clone(),
+            store_internally: tenant.store_internally,
+        };
+        let started = Instant::now();
+        let result = self
+            .upsert(&upsert, work.is_new, || async {
+                let stream = self.confluence.download(&item.page_id, &item.meta).await?;
+                // §5.10 (ours): the download's own length wins when it
+                // differs from discovery; without one, discovery's size is
+                // declared and the upload fails if the bytes disagree, so
+                // nothing is ever buffered or spooled.
+                let length = stream.content_length.unwrap_or(item.meta.file_size);
+                Ok(UploadBody::Stream { length, stream })
+            })
+            .await;
+        let upload = (result == ItemResult::Success).then(|| started.elapsed());
+        (result, upload)
+    }
+
+    /// The two-phase upsert of one item with the cleanup rules of §9.8.
+    async fn upsert<F, Fut>(&self, upsert: &ContentUpsert, is_new: bool, body: F) -> ItemResult
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<UploadBody, PortError>>,
+    {
+        let kb = &self.knowledge_base;
+        let registered = match kb.register_content(upsert).await {
+            Ok(registered) => registered,
+            Err(err) => {
+                warn!(tenant = %self.tenant.name, key = %upsert.key, error = %err, "registration failed");
+                return ItemResult::Failure;
+            }
+        };
+        let outcome = async {
+            let body = body().await?;
+            kb.upload_content(&registered, &upsert.mime_type, body).await?;
+            kb.finalize_content(upsert, &registered.read_url).await
+        }
+        .await;
+        let err = match outcome {
+            Ok(_) => return ItemResult::Success,
+            Err(err) => err,
+        };
+        if is_new {
+            // A half-registered new item would look ingested to the next
+            // diff; remove it so the item comes back as new.
+            let deletion = kb.delete_content(std::slice::from_ref(&registered.id)).await;
+            if let Some(cleanup) = deletion.error {
+                warn!(tenant = %self.tenant.name, key = %upsert.key, error = %cleanup, "cleanup of a failed registration failed");
+            }
+        }
+        if err.kind() == ErrorKind::NotFound {
+            debug!(tenant = %self.tenant.name, key = %upsert.key, "source vanished during the cycle");
+            return ItemResult::Skipped(SkipReason::NotFound);
+        }
+        warn!(tenant = %self.tenant.name, key = %upsert.key, error = %err, "ingestion failed");
+        ItemResult::Failure
+    }
+}
+
+fn record(report: &mut CycleReport, result: ItemResult, page: bool) {
+    if page {
+        report.pages.record(result);
+    } else {
+        report.attachments.record(result);
+    }
+    if let ItemResult::Skipped(reason) = result {
+        report.skip(reason, 1);
+    }
+}

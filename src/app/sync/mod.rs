@@ -1,0 +1,162 @@
+//! The sync cycle of one tenant (PROTOCOL §9), its dry run (`plan`) and the
+//! purge of a deleted tenant (§9.12), generic over the two ports.
+//!
+//! The cycle holds keys and metadata only; page bodies are fetched one batch
+//! at a time and attachment bytes stream from Confluence to Unique.
+
+mod cleanup;
+mod cycle;
+mod ingest;
+mod init;
+mod plan;
+mod purge;
+mod report;
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use serde_json::Value;
+
+pub use plan::{PlanReport, SpacePlan};
+pub use purge::{PurgeOutcome, PurgeReport};
+pub use report::{CycleReport, CycleResult, ItemCounts, SkipReason};
+
+use crate::{
+    domain::{discovery::DiscoveryRules, keys::KeyFormat, model::InstanceType},
+    ports::{ConfluenceSource, KnowledgeBase},
+    telemetry::DiagnosticsPolicy,
+};
+
+/// Phases of a cycle, as `cfc_sync_phase` reports them (§11.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Phase {
+    Idle,
+    Scanning,
+    Diffing,
+    IngestingPages,
+    IngestingAttachments,
+    Deleting,
+    CleaningUp,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 7] = [
+        Phase::Idle,
+        Phase::Scanning,
+        Phase::Diffing,
+        Phase::IngestingPages,
+        Phase::IngestingAttachments,
+        Phase::Deleting,
+        Phase::CleaningUp,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Idle => "idle",
+            Phase::Scanning => "scanning",
+            Phase::Diffing => "diffing",
+            Phase::IngestingPages => "ingesting_pages",
+            Phase::IngestingAttachments => "ingesting_attachments",
+            Phase::Deleting => "deleting",
+            Phase::CleaningUp => "cleaning_up",
+        }
+    }
+}
+
+/// Receives what a cycle observes while it runs (phases, per-item results),
+/// for metrics and progress displays. The default implementations ignore
+/// everything.
+pub trait CycleObserver: Send + Sync {
+    fn phase(&self, _tenant: &str, _phase: Phase) {}
+    fn page_done(&self, _tenant: &str, _result: report::ItemResult) {}
+    fn attachment_done(&self, _tenant: &str, _result: report::ItemResult, _upload: Option<Duration>) {}
+}
+
+/// An observer that ignores everything.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoObserver;
+
+impl CycleObserver for NoObserver {}
+
+/// The tenant settings a cycle needs, derived from its configuration.
+#[derive(Debug, Clone)]
+pub struct TenantContext {
+    pub name: String,
+    pub instance_type: InstanceType,
+    /// Cloud only (the purge checks the root mark against it).
+    pub cloud_id: Option<String>,
+    /// `confluence.baseUrl`: web URLs, `sourceName`, `baseUrl`.
+    pub base_url: String,
+    pub root_scope_id: String,
+    pub key_format: KeyFormat,
+    pub ingest_single_label: String,
+    pub discovery: DiscoveryRules,
+    /// `processing.concurrency`, at least 1.
+    pub concurrency: usize,
+    pub store_internally: bool,
+    pub page_ingestion_config: Option<Value>,
+    pub image_ocr: bool,
+    pub inline_images: bool,
+    pub diagnostics: DiagnosticsPolicy,
+}
+
+/// One tenant's cycle: the ports, the settings and the re-entrancy flag.
+#[derive(Debug)]
+pub struct SyncCycle<C, K> {
+    tenant: TenantContext,
+    confluence: C,
+    knowledge_base: K,
+    running: AtomicBool,
+}
+
+/// Clears the re-entrancy flag when the cycle ends, however it ends.
+struct RunningGuard<'a>(&'a AtomicBool);
+
+impl Drop for RunningGuard<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
+    pub fn new(tenant: TenantContext, confluence: C, knowledge_base: K) -> Self {
+        SyncCycle {
+            tenant,
+            confluence,
+            knowledge_base,
+            running: AtomicBool::new(false),
+        }
+    }
+
+    pub fn tenant(&self) -> &TenantContext {
+        &self.tenant
+    }
+
+    pub fn confluence(&self) -> &C {
+        &self.confluence
+    }
+
+    pub fn knowledge_base(&self) -> &K {
+        &self.knowledge_base
+    }
+
+    /// Sets the re-entrancy flag, or `None` when a cycle (or purge) of this
+    /// tenant is already running (§9.1).
+    fn try_start(&self) -> Option<RunningGuard<'_>> {
+        self.running
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .ok()
+            .map(|_| RunningGuard(&self.running))
+    }
+}
+
+/// Shared handle used by the scheduler and the CLI.
+pub type SharedCycle<C, K> = Arc<SyncCycle<C, K>>;
+
+#[cfg(test)]
+mod tests;

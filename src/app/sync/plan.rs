@@ -1,0 +1,132 @@
+//! `plan`: the read-only parts of a cycle (PROTOCOL §2.4). Discovery, Unique
+//! queries and the file-diff (a read on the Unique side) only: no self-grant,
+//! no claim, no scope or content mutation, no upload.
+
+use std::collections::HashSet;
+
+use serde::Serialize;
+
+use super::{SyncCycle, cycle::CycleError};
+use crate::{
+    domain::{
+        discovery,
+        guards::GuardVerdict,
+        keys::{PartialKey, SpaceScopeId, root_mark},
+        ownership::{self, Ownership},
+    },
+    ports::{ConfluenceSource, KnowledgeBase},
+};
+
+/// What a cycle would do in one space.
+#[derive(Debug, Clone, Serialize)]
+pub struct SpacePlan {
+    pub space_key: String,
+    pub partial_key: String,
+    /// Relative keys that would be ingested for the first time.
+    pub new: Vec<String>,
+    /// Relative keys that would be re-ingested.
+    pub updated: Vec<String>,
+    /// Relative keys whose content would be deleted.
+    pub deleted: Vec<String>,
+    /// `None` when the guards pass; else why the cycle would abort or warn.
+    pub guard: Option<String>,
+}
+
+/// What a cycle of one tenant would do.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanReport {
+    pub tenant: String,
+    /// `verified`, `would_claim` or `mismatch: …`.
+    pub ownership: String,
+    pub spaces: Vec<SpacePlan>,
+    /// Space keys of child scopes orphan cleanup would remove.
+    pub orphan_scopes: Vec<String>,
+    /// Whether any guard would abort the cycle.
+    pub would_abort: bool,
+}
+
+impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
+    /// Plans one cycle without writing anything.
+    ///
+    /// # Errors
+    /// A read the plan depends on fails; the message says which.
+    pub async fn plan(&self) -> Result<PlanReport, String> {
+        self.plan_steps().await.map_err(|err| err.to_string())
+    }
+
+    async fn plan_steps(&self) -> Result<PlanReport, CycleError> {
+        let kb = &self.knowledge_base;
+        let root_id = &self.tenant.root_scope_id;
+        kb.current_user_id().await.map_err(CycleError::step("current user"))?;
+        let root = kb
+            .scope_by_id(root_id)
+            .await
+            .map_err(CycleError::step("root scope lookup"))?
+            .ok_or_else(|| {
+                CycleError::new(format!(
+                    "Root scope with ID {root_id} is not readable without the self-grant a cycle performs (or does not exist)"
+                ))
+            })?;
+        let instance_id = self.confluence.instance_id().await.map_err(CycleError::step("Confluence instance id"))?;
+        let ownership = match ownership::decide(root.external_id.as_deref(), &root_mark(self.tenant.instance_type, &instance_id)) {
+            Ownership::Verified => "verified".to_owned(),
+            Ownership::Claim => "would_claim".to_owned(),
+            Ownership::Mismatch { expected, found } => {
+                return Err(CycleError::new(format!(
+                    "Root scope ownership mismatch: expected {expected}, found {found}"
+                )));
+            }
+        };
+
+        let discovery = self.discover().await?;
+        let mut spaces = Vec::new();
+        let mut would_abort = false;
+        for group in discovery::group_by_space(&discovery, self.tenant.inline_images) {
+            let partial_key = PartialKey::new(self.tenant.key_format, &self.tenant.name, &group.space.id, &group.space.key);
+            let request = self.file_diff_request(&partial_key, &group);
+            let diff = kb.file_diff(&request).await.map_err(CycleError::step("file-diff"))?;
+            let submitted: Vec<String> = request.items.into_iter().map(|item| item.key).collect();
+            let guard = match self.guard_verdict(&partial_key, &submitted, &diff).await? {
+                GuardVerdict::Pass => None,
+                GuardVerdict::FullReplacement => Some("full replacement by new keys (proceeds with a warning)".to_owned()),
+                GuardVerdict::Abort(violation) => {
+                    would_abort = true;
+                    Some(format!("would abort: {violation}"))
+                }
+            };
+            spaces.push(SpacePlan {
+                space_key: group.space.key.clone(),
+                partial_key: partial_key.to_string(),
+                new: diff.new,
+                updated: diff.updated,
+                deleted: diff.deleted,
+                guard,
+            });
+        }
+
+        let discovered: HashSet<&str> = discovery
+            .pages
+            .iter()
+            .map(|page| page.space.key.as_str())
+            .chain(discovery.attachments.iter().map(|item| item.space.key.as_str()))
+            .collect();
+        let mut orphan_scopes = Vec::new();
+        if !discovered.is_empty() {
+            for child in kb.child_scopes(root_id).await.map_err(CycleError::step("listing space scopes"))? {
+                if let Some(space) = child.external_id.as_deref().and_then(SpaceScopeId::parse)
+                    && space.tenant == self.tenant.name
+                    && !discovered.contains(space.space_key.as_str())
+                {
+                    orphan_scopes.push(space.space_key);
+                }
+            }
+        }
+        Ok(PlanReport {
+            tenant: self.tenant.name.clone(),
+            ownership,
+            spaces,
+            orphan_scopes,
+            would_abort,
+        })
+    }
+}

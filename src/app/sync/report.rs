@@ -1,0 +1,147 @@
+//! What a cycle reports: its result and the counts the CLI summary, the
+//! metrics and the health window are built from.
+
+use std::{collections::BTreeMap, fmt, time::Duration};
+
+/// Result of one cycle (§1 "Cycle").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CycleResult {
+    Success,
+    /// A cycle-level step failed; the message says which and why.
+    Failure(String),
+    /// Not run: another cycle of the tenant was still running.
+    Skipped(&'static str),
+}
+
+impl CycleResult {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CycleResult::Success => "success",
+            CycleResult::Failure(_) => "failure",
+            CycleResult::Skipped(_) => "skipped",
+        }
+    }
+}
+
+/// Why an item was not ingested this cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SkipReason {
+    /// Content type that is never ingested (database, whiteboard, …).
+    ContentType,
+    /// Attachment type not in `allowedMimeTypes`.
+    TypeNotAllowed,
+    /// Attachment over `maxFileSizeMb`.
+    TooLarge,
+    /// Cut by `maxItemsToScan`.
+    Capacity,
+    /// The page has no storage body.
+    EmptyBody,
+    /// A zero-byte attachment.
+    ZeroBytes,
+    /// Deleted in Confluence while the cycle ran.
+    NotFound,
+}
+
+impl SkipReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::ContentType => "content_type",
+            SkipReason::TypeNotAllowed => "type_not_allowed",
+            SkipReason::TooLarge => "too_large",
+            SkipReason::Capacity => "max_items_to_scan",
+            SkipReason::EmptyBody => "empty_body",
+            SkipReason::ZeroBytes => "zero_bytes",
+            SkipReason::NotFound => "not_found",
+        }
+    }
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Outcome of one page or attachment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemResult {
+    Success,
+    Failure,
+    Skipped(SkipReason),
+}
+
+/// Per-kind item counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ItemCounts {
+    pub success: usize,
+    pub failure: usize,
+    pub skipped: usize,
+}
+
+impl ItemCounts {
+    pub(super) fn record(&mut self, result: ItemResult) {
+        match result {
+            ItemResult::Success => self.success += 1,
+            ItemResult::Failure => self.failure += 1,
+            ItemResult::Skipped(_) => self.skipped += 1,
+        }
+    }
+}
+
+/// Everything a cycle did.
+#[derive(Debug, Clone)]
+pub struct CycleReport {
+    pub tenant: String,
+    pub result: CycleResult,
+    pub discovered_pages: usize,
+    pub discovered_attachments: usize,
+    /// File-diff categories, summed over spaces.
+    pub new: usize,
+    pub updated: usize,
+    pub moved: usize,
+    /// Deletions Unique confirmed, and those it did not.
+    pub deleted: usize,
+    pub delete_failures: usize,
+    pub pages: ItemCounts,
+    pub attachments: ItemCounts,
+    /// Skips by reason (discovery filters and ingestion skips).
+    pub skipped: BTreeMap<SkipReason, usize>,
+    pub orphan_scopes_removed: usize,
+    pub orphan_scope_failures: usize,
+    pub orphan_files_removed: usize,
+    pub duration: Duration,
+}
+
+impl CycleReport {
+    pub(super) fn new(tenant: &str) -> Self {
+        CycleReport {
+            tenant: tenant.to_owned(),
+            result: CycleResult::Success,
+            discovered_pages: 0,
+            discovered_attachments: 0,
+            new: 0,
+            updated: 0,
+            moved: 0,
+            deleted: 0,
+            delete_failures: 0,
+            pages: ItemCounts::default(),
+            attachments: ItemCounts::default(),
+            skipped: BTreeMap::new(),
+            orphan_scopes_removed: 0,
+            orphan_scope_failures: 0,
+            orphan_files_removed: 0,
+            duration: Duration::ZERO,
+        }
+    }
+
+    pub(super) fn skip(&mut self, reason: SkipReason, count: usize) {
+        if count > 0 {
+            *self.skipped.entry(reason).or_default() += count;
+        }
+    }
+
+    /// Items that failed this cycle (pages and attachments).
+    pub fn failed(&self) -> usize {
+        self.pages.failure + self.attachments.failure
+    }
+}

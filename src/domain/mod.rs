@@ -1,0 +1,14 @@
+//! Pure domain rules: no I/O, no async, and no imports of tokio, reqwest or
+//! tracing (`tests/architecture.rs` checks this). Everything here is
+//! deterministic and unit/property tested; time and randomness come in as
+//! arguments.
+
+pub mod attachment;
+pub mod backoff;
+pub mod cql;
+pub mod discovery;
+pub mod guards;
+pub mod keys;
+pub mod model;
+pub mod ownership;
+pub mod urls;
