@@ -72,8 +72,12 @@ fn generate_openapi_client(subset: &OpenApiSubset, output: &Path) {
     println!("cargo::rerun-if-changed={}", spec_path.display());
     let text = fs::read_to_string(spec_path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", spec_path.display()));
-    let spec: openapiv3::OpenAPI = serde_yaml::from_str(&text)
-        .unwrap_or_else(|e| panic!("{} is not a valid OpenAPI 3.0 document: {e}", spec_path.display()));
+    let spec: openapiv3::OpenAPI = serde_yaml::from_str(&text).unwrap_or_else(|e| {
+        panic!(
+            "{} is not a valid OpenAPI 3.0 document: {e}",
+            spec_path.display()
+        )
+    });
 
     let mut settings = GenerationSettings::new();
     settings

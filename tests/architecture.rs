@@ -32,7 +32,10 @@ fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
 #[test]
 fn domain_does_no_io_and_imports_no_runtime_crates() {
     let mut files = Vec::new();
-    rust_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src/domain"), &mut files);
+    rust_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src/domain"),
+        &mut files,
+    );
     assert!(!files.is_empty(), "src/domain has no Rust files");
     let mut violations = Vec::new();
     for file in &files {
@@ -46,5 +49,9 @@ fn domain_does_no_io_and_imports_no_runtime_crates() {
             }
         }
     }
-    assert!(violations.is_empty(), "domain rule broken:\n{}", violations.join("\n"));
+    assert!(
+        violations.is_empty(),
+        "domain rule broken:\n{}",
+        violations.join("\n")
+    );
 }

@@ -140,8 +140,14 @@ mod tests {
             "--json",
         ])
         .unwrap();
-        assert_eq!(cli.global.config_glob.as_deref(), Some("/x/*-tenant-config.yaml"));
+        assert_eq!(
+            cli.global.config_glob.as_deref(),
+            Some("/x/*-tenant-config.yaml")
+        );
         assert_eq!(cli.global.log_level.as_deref(), Some("debug"));
-        assert!(matches!(cli.command, Some(Command::CheckConfig(OutputArgs { json: true }))));
+        assert!(matches!(
+            cli.command,
+            Some(Command::CheckConfig(OutputArgs { json: true }))
+        ));
     }
 }

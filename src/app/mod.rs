@@ -4,6 +4,7 @@
 pub mod check_config;
 pub mod cli;
 pub mod sync;
+pub mod tenants;
 
 use std::process::ExitCode;
 
@@ -27,12 +28,14 @@ pub fn run(cli: Cli) -> ExitCode {
         None | Some(Command::Serve) => not_available_yet("serve", "Daemon"),
         Some(Command::Sync(_)) => not_available_yet("sync", "Sync engine"),
         Some(Command::Plan(_)) => not_available_yet("plan", "Sync engine"),
-        Some(Command::Demo(_)) => {
-            not_available_yet("demo", "Embedded demo, terminal progress and the benchmark suite")
-        }
-        Some(Command::Simulate(_)) => {
-            not_available_yet("simulate", "Embedded demo, terminal progress and the benchmark suite")
-        }
+        Some(Command::Demo(_)) => not_available_yet(
+            "demo",
+            "Embedded demo, terminal progress and the benchmark suite",
+        ),
+        Some(Command::Simulate(_)) => not_available_yet(
+            "simulate",
+            "Embedded demo, terminal progress and the benchmark suite",
+        ),
     }
 }
 

@@ -9,7 +9,11 @@ pub const MIB: u64 = 1024 * 1024;
 /// The media type compared with the allow-list: the part before `;`,
 /// trimmed, lower-cased.
 pub fn normalize_media_type(raw: &str) -> String {
-    raw.split(';').next().unwrap_or("").trim().to_ascii_lowercase()
+    raw.split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
 }
 
 /// Why an attachment is not ingested.
@@ -50,7 +54,7 @@ impl AttachmentRules {
             return Err(AttachmentSkip::TooLarge);
         }
         let normalized = normalize_media_type(media_type);
-        if !self.allowed_mime_types.iter().any(|allowed| *allowed == normalized) {
+        if !self.allowed_mime_types.contains(&normalized) {
             return Err(AttachmentSkip::TypeNotAllowed);
         }
         Ok(())
@@ -90,8 +94,14 @@ mod tests {
         assert_eq!(rules.admit("application/pdf", 10), Ok(()));
         assert_eq!(rules.admit("Application/PDF; charset=binary", 10), Ok(()));
         assert_eq!(rules.admit("application/pdf", MIB), Ok(()));
-        assert_eq!(rules.admit("application/pdf", MIB + 1), Err(AttachmentSkip::TooLarge));
-        assert_eq!(rules.admit("image/svg+xml", 10), Err(AttachmentSkip::TypeNotAllowed));
+        assert_eq!(
+            rules.admit("application/pdf", MIB + 1),
+            Err(AttachmentSkip::TooLarge)
+        );
+        assert_eq!(
+            rules.admit("image/svg+xml", 10),
+            Err(AttachmentSkip::TypeNotAllowed)
+        );
         assert_eq!(rules.admit("application/pdf", 0), Ok(()));
     }
 

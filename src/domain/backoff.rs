@@ -57,10 +57,7 @@ impl RetryPolicy {
             return hint.min(self.retry_after_cap);
         }
         let exponent = retry.saturating_sub(1).min(31);
-        let exponential = self
-            .base
-            .saturating_mul(1u32 << exponent)
-            .min(self.cap);
+        let exponential = self.base.saturating_mul(1u32 << exponent).min(self.cap);
         let factor = 1.0 + self.jitter * (2.0 * unit.clamp(0.0, 1.0) - 1.0);
         exponential.mul_f64(factor.max(0.0))
     }
@@ -94,7 +91,9 @@ mod tests {
             jitter: 0.0,
             ..RetryPolicy::CONFLUENCE
         };
-        let waits: Vec<_> = (1..=5).map(|n| policy.delay(n, None, 0.5).as_millis()).collect();
+        let waits: Vec<_> = (1..=5)
+            .map(|n| policy.delay(n, None, 0.5).as_millis())
+            .collect();
         assert_eq!(waits, [500, 1000, 2000, 4000, 8000]);
         assert_eq!(policy.delay(12, None, 0.5), Duration::from_secs(30));
         assert!(policy.allows(5));
@@ -104,8 +103,14 @@ mod tests {
     #[test]
     fn retry_after_replaces_the_schedule_and_is_capped() {
         let policy = RetryPolicy::CONFLUENCE;
-        assert_eq!(policy.delay(1, Some(Duration::from_secs(7)), 0.9), Duration::from_secs(7));
-        assert_eq!(policy.delay(1, Some(Duration::from_secs(600)), 0.9), Duration::from_secs(120));
+        assert_eq!(
+            policy.delay(1, Some(Duration::from_secs(7)), 0.9),
+            Duration::from_secs(7)
+        );
+        assert_eq!(
+            policy.delay(1, Some(Duration::from_secs(600)), 0.9),
+            Duration::from_secs(120)
+        );
         assert_eq!(
             RetryPolicy::UNIQUE_FILE_DIFF.delay(1, Some(Duration::from_secs(600)), 0.0),
             Duration::from_secs(30)
@@ -115,9 +120,15 @@ mod tests {
     #[test]
     fn retry_after_accepts_seconds_and_http_dates() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        assert_eq!(parse_retry_after(" 12 ", now), Some(Duration::from_secs(12)));
+        assert_eq!(
+            parse_retry_after(" 12 ", now),
+            Some(Duration::from_secs(12))
+        );
         let later = httpdate::fmt_http_date(now + Duration::from_secs(30));
-        assert_eq!(parse_retry_after(&later, now), Some(Duration::from_secs(30)));
+        assert_eq!(
+            parse_retry_after(&later, now),
+            Some(Duration::from_secs(30))
+        );
         let earlier = httpdate::fmt_http_date(now - Duration::from_secs(30));
         assert_eq!(parse_retry_after(&earlier, now), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon", now), None);

@@ -66,7 +66,10 @@ pub struct Discovery {
 /// Whether a content id is safe to put into CQL (`ancestor IN (…)`, `id in
 /// (…)`) unquoted (ours, §5.2): Confluence ids are numeric strings.
 pub fn is_cql_safe_id(id: &str) -> bool {
-    !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// Ids of labelled content carrying the ingest-all label, any content type
@@ -273,8 +276,16 @@ mod tests {
         from_c1.title = "from C1".into();
         let mut from_c2 = content("root", "page", "SP", &[]);
         from_c2.title = "from C2".into();
-        let labeled = vec![from_c1, content("db", "database", "SP", &["ai-ingest-all"]), content("f", "folder", "SP", &["ai-ingest"])];
-        let descendants = vec![from_c2, content("child", "blogpost", "SP", &[]), content("w", "smart-link", "SP", &[])];
+        let labeled = vec![
+            from_c1,
+            content("db", "database", "SP", &["ai-ingest-all"]),
+            content("f", "folder", "SP", &["ai-ingest"]),
+        ];
+        let descendants = vec![
+            from_c2,
+            content("child", "blogpost", "SP", &[]),
+            content("w", "smart-link", "SP", &[]),
+        ];
         let discovery = select(labeled, descendants, &rules(None));
         let ids: Vec<_> = discovery.pages.iter().map(|p| p.id.as_str()).collect();
         assert_eq!(ids, ["root", "child"]);
@@ -292,8 +303,18 @@ mod tests {
             attachment("att4", "image/png", 10, Some("2026-06-01T00:00:00.000Z")),
         ];
         let discovery = select(vec![page], vec![], &rules(None));
-        let kept: Vec<_> = discovery.attachments.iter().map(|a| (a.meta.id.as_str(), a.version_when.as_str())).collect();
-        assert_eq!(kept, [("att1", "2026-05-01T10:00:00.000Z"), ("att4", "2026-06-01T00:00:00.000Z")]);
+        let kept: Vec<_> = discovery
+            .attachments
+            .iter()
+            .map(|a| (a.meta.id.as_str(), a.version_when.as_str()))
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                ("att1", "2026-05-01T10:00:00.000Z"),
+                ("att4", "2026-06-01T00:00:00.000Z")
+            ]
+        );
         assert!(discovery.skipped.contains(&DiscoverySkip::Attachment {
             page_id: "p1".into(),
             attachment_id: "att3".into(),
@@ -304,7 +325,10 @@ mod tests {
     #[test]
     fn max_items_caps_pages_first_then_attachments() {
         let mut p1 = content("p1", "page", "SP", &["ai-ingest"]);
-        p1.attachments = vec![attachment("a1", "application/pdf", 1, None), attachment("a2", "application/pdf", 1, None)];
+        p1.attachments = vec![
+            attachment("a1", "application/pdf", 1, None),
+            attachment("a2", "application/pdf", 1, None),
+        ];
         let p2 = content("p2", "page", "SP", &["ai-ingest"]);
         let p3 = content("p3", "page", "SP", &["ai-ingest"]);
         let discovery = select(vec![p1, p2, p3], vec![], &rules(Some(3)));
@@ -312,7 +336,10 @@ mod tests {
         assert!(discovery.attachments.is_empty());
         assert_eq!(discovery.cut_by_capacity, 2);
         let mut p1 = content("p1", "page", "SP", &["ai-ingest"]);
-        p1.attachments = vec![attachment("a1", "application/pdf", 1, None), attachment("a2", "application/pdf", 1, None)];
+        p1.attachments = vec![
+            attachment("a1", "application/pdf", 1, None),
+            attachment("a2", "application/pdf", 1, None),
+        ];
         let discovery = select(vec![p1], vec![], &rules(Some(2)));
         assert_eq!(discovery.attachments.len(), 1);
     }
@@ -320,12 +347,21 @@ mod tests {
     #[test]
     fn grouping_keeps_first_seen_order_and_folds_images_when_inlining() {
         let mut a = content("a", "page", "ENG", &["ai-ingest"]);
-        a.attachments = vec![attachment("img", "image/png", 1, None), attachment("doc", "application/pdf", 1, None)];
+        a.attachments = vec![
+            attachment("img", "image/png", 1, None),
+            attachment("doc", "application/pdf", 1, None),
+        ];
         let b = content("b", "page", "HR", &["ai-ingest"]);
         let c = content("c", "page", "ENG", &["ai-ingest"]);
         let discovery = select(vec![a, b, c], vec![], &rules(None));
         let groups = group_by_space(&discovery, false);
-        assert_eq!(groups.iter().map(|g| g.space.key.as_str()).collect::<Vec<_>>(), ["ENG", "HR"]);
+        assert_eq!(
+            groups
+                .iter()
+                .map(|g| g.space.key.as_str())
+                .collect::<Vec<_>>(),
+            ["ENG", "HR"]
+        );
         assert_eq!(groups[0].pages.len(), 2);
         assert_eq!(groups[0].attachments.len(), 2);
         let inlined = group_by_space(&discovery, true);

@@ -77,7 +77,10 @@ impl GuardInput<'_> {
             return GuardVerdict::Pass;
         }
         let submitted: HashSet<&str> = self.submitted.iter().map(String::as_str).collect();
-        let deletes_a_submitted_key = self.deleted.iter().any(|key| submitted.contains(key.as_str()));
+        let deletes_a_submitted_key = self
+            .deleted
+            .iter()
+            .any(|key| submitted.contains(key.as_str()));
         if self.new.is_empty() || deletes_a_submitted_key {
             GuardVerdict::Abort(GuardViolation::WouldDeleteEverything {
                 partial_key: self.partial_key.to_owned(),
@@ -120,14 +123,20 @@ mod tests {
         // Partial deletion.
         assert_eq!(verdict(&["p1"], &[], &["p2"], 2), GuardVerdict::Pass);
         // Everything deleted and nothing new: abort.
-        assert!(matches!(verdict(&["p1"], &[], &["p2"], 1), GuardVerdict::Abort(_)));
+        assert!(matches!(
+            verdict(&["p1"], &[], &["p2"], 1),
+            GuardVerdict::Abort(_)
+        ));
         // Scenario 26: p3, p4 replace p1, p2.
         assert_eq!(
             verdict(&["p3", "p4"], &["p3", "p4"], &["p1", "p2"], 2),
             GuardVerdict::FullReplacement
         );
         // A submitted key among the deletions is never a replacement.
-        assert!(matches!(verdict(&["p1", "p3"], &["p3"], &["p1", "p2"], 2), GuardVerdict::Abort(_)));
+        assert!(matches!(
+            verdict(&["p1", "p3"], &["p3"], &["p1", "p2"], 2),
+            GuardVerdict::Abort(_)
+        ));
     }
 
     fn key_set() -> impl Strategy<Value = Vec<String>> {

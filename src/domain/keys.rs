@@ -145,7 +145,11 @@ impl SpaceScopeId {
 
 impl fmt::Display for SpaceScopeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{MARK_PREFIX}{}:{}:{}", self.tenant, self.space_id, self.space_key)
+        write!(
+            f,
+            "{MARK_PREFIX}{}:{}:{}",
+            self.tenant, self.space_id, self.space_key
+        )
     }
 }
 
@@ -164,7 +168,10 @@ mod tests {
     fn keys_have_the_reference_shapes() {
         let current = PartialKey::new(KeyFormat::Current, "tenant1", "space-1", "SP");
         assert_eq!(current.as_str(), "tenant1/space-1_SP");
-        assert_eq!(current.content_key(&ItemKey::page("p1")), "tenant1/space-1_SP/p1");
+        assert_eq!(
+            current.content_key(&ItemKey::page("p1")),
+            "tenant1/space-1_SP/p1"
+        );
         assert_eq!(
             current.content_key(&ItemKey::attachment("p1", "att-1")),
             "tenant1/space-1_SP/p1::att-1"
@@ -178,8 +185,14 @@ mod tests {
             space_key: "SP".into(),
         };
         assert_eq!(space.to_string(), "confc:tenant1:space-1:SP");
-        assert_eq!(root_mark(InstanceType::Cloud, "cloud-1"), "confc:cloud:cloud-1");
-        assert_eq!(root_mark(InstanceType::DataCenter, "B1C2"), "confc:data-center:B1C2");
+        assert_eq!(
+            root_mark(InstanceType::Cloud, "cloud-1"),
+            "confc:cloud:cloud-1"
+        );
+        assert_eq!(
+            root_mark(InstanceType::DataCenter, "B1C2"),
+            "confc:data-center:B1C2"
+        );
     }
 
     #[test]

@@ -140,6 +140,9 @@ mod tests {
     fn instance_types_name_their_source_kind() {
         assert_eq!(InstanceType::Cloud.as_str(), "cloud");
         assert_eq!(InstanceType::DataCenter.to_string(), "data-center");
-        assert_eq!(InstanceType::DataCenter.source_kind(), "ATLASSIAN_CONFLUENCE_ONPREM");
+        assert_eq!(
+            InstanceType::DataCenter.source_kind(),
+            "ATLASSIAN_CONFLUENCE_ONPREM"
+        );
     }
 }

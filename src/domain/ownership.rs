@@ -56,7 +56,10 @@ mod tests {
     #[test]
     fn decisions() {
         assert_eq!(decide(None, "confc:cloud:c1"), Ownership::Claim);
-        assert_eq!(decide(Some("confc:cloud:c1"), "confc:cloud:c1"), Ownership::Verified);
+        assert_eq!(
+            decide(Some("confc:cloud:c1"), "confc:cloud:c1"),
+            Ownership::Verified
+        );
         assert_eq!(
             decide(Some("confc:cloud:other"), "confc:cloud:c1"),
             Ownership::Mismatch {
@@ -71,12 +74,36 @@ mod tests {
 
     #[test]
     fn purge_requires_this_tenants_mark() {
-        assert!(purge_permitted("confc:cloud:c1", InstanceType::Cloud, Some("c1")));
-        assert!(!purge_permitted("confc:cloud:c2", InstanceType::Cloud, Some("c1")));
-        assert!(!purge_permitted("confc:data-center:x", InstanceType::Cloud, Some("c1")));
-        assert!(purge_permitted("confc:data-center:B1C2", InstanceType::DataCenter, None));
-        assert!(!purge_permitted("confc:cloud:c1", InstanceType::DataCenter, None));
-        assert!(!purge_permitted("someone-else", InstanceType::DataCenter, None));
+        assert!(purge_permitted(
+            "confc:cloud:c1",
+            InstanceType::Cloud,
+            Some("c1")
+        ));
+        assert!(!purge_permitted(
+            "confc:cloud:c2",
+            InstanceType::Cloud,
+            Some("c1")
+        ));
+        assert!(!purge_permitted(
+            "confc:data-center:x",
+            InstanceType::Cloud,
+            Some("c1")
+        ));
+        assert!(purge_permitted(
+            "confc:data-center:B1C2",
+            InstanceType::DataCenter,
+            None
+        ));
+        assert!(!purge_permitted(
+            "confc:cloud:c1",
+            InstanceType::DataCenter,
+            None
+        ));
+        assert!(!purge_permitted(
+            "someone-else",
+            InstanceType::DataCenter,
+            None
+        ));
     }
 
     proptest! {

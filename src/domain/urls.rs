@@ -43,7 +43,9 @@ pub fn attachment_url(
         InstanceType::DataCenter => ("", attachment_id),
     };
     let preview = encode_uri_component(&format!("/{page_id}/{id}/{attachment_title}"));
-    format!("{base_url}{prefix}/pages/viewpageattachments.action?pageId={page_id}&preview={preview}")
+    format!(
+        "{base_url}{prefix}/pages/viewpageattachments.action?pageId={page_id}&preview={preview}"
+    )
 }
 
 #[cfg(test)]
@@ -52,25 +54,50 @@ mod tests {
 
     #[test]
     fn encodes_like_javascript() {
-        assert_eq!(encode_uri_component("a b/c?d=é!*'()~"), "a%20b%2Fc%3Fd%3D%C3%A9!*'()~");
+        assert_eq!(
+            encode_uri_component("a b/c?d=é!*'()~"),
+            "a%20b%2Fc%3Fd%3D%C3%A9!*'()~"
+        );
     }
 
     #[test]
     fn page_and_attachment_urls_per_flavour() {
         assert_eq!(
-            page_url(InstanceType::Cloud, "https://t.atlassian.net", "1", "/spaces/SP/pages/1/T"),
+            page_url(
+                InstanceType::Cloud,
+                "https://t.atlassian.net",
+                "1",
+                "/spaces/SP/pages/1/T"
+            ),
             "https://t.atlassian.net/wiki/spaces/SP/pages/1/T"
         );
         assert_eq!(
-            page_url(InstanceType::DataCenter, "https://c.corp/confluence", "42", "/display/SP/T"),
+            page_url(
+                InstanceType::DataCenter,
+                "https://c.corp/confluence",
+                "42",
+                "/display/SP/T"
+            ),
             "https://c.corp/confluence/pages/viewpage.action?pageId=42"
         );
         assert_eq!(
-            attachment_url(InstanceType::Cloud, "https://t.atlassian.net", "1", "att99", "a b.pdf"),
+            attachment_url(
+                InstanceType::Cloud,
+                "https://t.atlassian.net",
+                "1",
+                "att99",
+                "a b.pdf"
+            ),
             "https://t.atlassian.net/wiki/pages/viewpageattachments.action?pageId=1&preview=%2F1%2F99%2Fa%20b.pdf"
         );
         assert_eq!(
-            attachment_url(InstanceType::DataCenter, "https://c.corp", "1", "att99", "r.pdf"),
+            attachment_url(
+                InstanceType::DataCenter,
+                "https://c.corp",
+                "1",
+                "att99",
+                "r.pdf"
+            ),
             "https://c.corp/pages/viewpageattachments.action?pageId=1&preview=%2F1%2Fatt99%2Fr.pdf"
         );
     }

@@ -63,6 +63,10 @@ pub trait ConfluenceSource: Send + Sync {
 
     /// Descendants of `root_ids` (§5.2 C2, `ancestor IN (…)` in batches of
     /// at most 100, sequential), de-duplicated by id, attachments completed.
+    /// Here and in [`labeled_content`](Self::labeled_content), content whose
+    /// id is not of the form `[0-9A-Za-z_-]+` is skipped with a warning (it
+    /// could not be placed in CQL), and unknown content types are returned
+    /// as [`ContentType::Other`](crate::domain::model::ContentType::Other).
     ///
     /// # Errors
     /// As for [`labeled_content`](Self::labeled_content).
@@ -72,7 +76,7 @@ pub trait ConfluenceSource: Send + Sync {
     ) -> impl Future<Output = Result<Vec<DiscoveredContent>, PortError>> + Send;
 
     /// Bodies of `page_ids`, one CQL `id IN (…)` request per
-    /// [`BODY_BATCH`](crate::ports::confluence::BODY_BATCH) ids; a failed
+    /// [`BODY_BATCH`] ids; a failed
     /// batch, and ids a batch did not return, fall back to single fetches
     /// (C3). One result per requested id, in request order. Callers pass at
     /// most `BODY_BATCH` ids to hold one result page of bodies at a time.

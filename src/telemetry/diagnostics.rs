@@ -32,7 +32,13 @@ impl DiagnosticsPolicy {
             DiagnosticsPolicy::Disclose => path.to_owned(),
             DiagnosticsPolicy::Conceal => path
                 .split('/')
-                .map(|segment| if segment.is_empty() { String::new() } else { smear(segment) })
+                .map(|segment| {
+                    if segment.is_empty() {
+                        String::new()
+                    } else {
+                        smear(segment)
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join("/"),
         }
@@ -105,9 +111,22 @@ mod tests {
 
     #[test]
     fn policy_decides_between_verbatim_and_smeared() {
-        assert_eq!(DiagnosticsPolicy::Disclose.show("Quarterly Report").to_string(), "Quarterly Report");
-        assert_eq!(DiagnosticsPolicy::Conceal.show("Quarterly Report").to_string(), "********* **port");
-        assert_eq!(DiagnosticsPolicy::Conceal.show_path("/Confluence/Engineering"), "/******ence/*******ring");
+        assert_eq!(
+            DiagnosticsPolicy::Disclose
+                .show("Quarterly Report")
+                .to_string(),
+            "Quarterly Report"
+        );
+        assert_eq!(
+            DiagnosticsPolicy::Conceal
+                .show("Quarterly Report")
+                .to_string(),
+            "********* **port"
+        );
+        assert_eq!(
+            DiagnosticsPolicy::Conceal.show_path("/Confluence/Engineering"),
+            "/******ence/*******ring"
+        );
     }
 
     #[test]

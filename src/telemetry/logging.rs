@@ -130,6 +130,9 @@ mod tests {
     fn unknown_level_names_the_choices() {
         let err = "verbose".parse::<LogLevel>().unwrap_err();
         assert!(err.contains("`verbose`"), "{err}");
-        assert!(err.contains("fatal, error, warn, info, debug, trace, silent"), "{err}");
+        assert!(
+            err.contains("fatal, error, warn, info, debug, trace, silent"),
+            "{err}"
+        );
     }
 }

@@ -11,7 +11,7 @@
 //!   one retry with a fresh token after a 401 (ours §4.3); observations.
 //!
 //! Links the server hands out (`_links.next`, Data Center download links)
-//! are followed through [`RequestHooks::get`], which runs the same two
+//! are followed through `RequestHooks::get`, which runs the same two
 //! steps on a URL taken verbatim.
 
 use std::{

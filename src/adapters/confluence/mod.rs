@@ -3,7 +3,7 @@
 //!
 //! * [`hooks`]: the `ClientHooks` of both generated clients (auth, limiter,
 //!   retries, 401 refresh, observations).
-//! * [`auth`]: OAuth token cache, PAT and basic headers.
+//! * `auth`: OAuth token cache, PAT and basic headers.
 //! * `cloud` / `data_center`: the requests each flavour sends.
 //! * `common`: the port's algorithms written once for both.
 //! * `mapping`, `pagination`, `errors`: wire shapes → domain, next links,

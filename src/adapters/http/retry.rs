@@ -73,7 +73,12 @@ mod tests {
         let calls = AtomicU32::new(0);
         let result: Result<(), _> = with_retries(&FAST, |n| {
             calls.fetch_add(1, Ordering::SeqCst);
-            async move { Err(PortError::new(ErrorKind::RateLimited, format!("attempt {n}"))) }
+            async move {
+                Err(PortError::new(
+                    ErrorKind::RateLimited,
+                    format!("attempt {n}"),
+                ))
+            }
         })
         .await;
         let err = result.unwrap_err();

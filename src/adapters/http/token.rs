@@ -139,11 +139,20 @@ mod tests {
             let n = fetches.fetch_add(1, Ordering::SeqCst) + 1;
             Ok(issue(n, 3600))
         };
-        assert_eq!(cache.get(fetch).await.unwrap().value.expose_secret(), "token-1");
+        assert_eq!(
+            cache.get(fetch).await.unwrap().value.expose_secret(),
+            "token-1"
+        );
         tokio::time::advance(Duration::from_secs(3600 - 301)).await;
-        assert_eq!(cache.get(fetch).await.unwrap().value.expose_secret(), "token-1");
+        assert_eq!(
+            cache.get(fetch).await.unwrap().value.expose_secret(),
+            "token-1"
+        );
         tokio::time::advance(Duration::from_secs(2)).await;
-        assert_eq!(cache.get(fetch).await.unwrap().value.expose_secret(), "token-2");
+        assert_eq!(
+            cache.get(fetch).await.unwrap().value.expose_secret(),
+            "token-2"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -162,7 +171,9 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn concurrent_callers_share_one_fetch() {
-        let cache = Arc::new(TokenCache::new(RefreshMargin::Fixed(Duration::from_secs(60))));
+        let cache = Arc::new(TokenCache::new(RefreshMargin::Fixed(Duration::from_secs(
+            60,
+        ))));
         let fetches = Arc::new(AtomicU32::new(0));
         let callers: Vec<_> = (0..16)
             .map(|_| {
@@ -196,7 +207,10 @@ mod tests {
         assert_eq!(second.value.expose_secret(), "token-2");
         // A late 401 for the old token must not throw away the new one.
         cache.invalidate(&first).await;
-        assert_eq!(cache.get(fetch).await.unwrap().value.expose_secret(), "token-2");
+        assert_eq!(
+            cache.get(fetch).await.unwrap().value.expose_secret(),
+            "token-2"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -96,7 +96,11 @@ impl HttpClients {
             match proxy.filter(|_| through_proxy) {
                 Some(settings) => {
                     builder = builder.proxy(forward_proxy(settings, &no_proxy)?);
-                    if let ProxyAuth::SslTls { cert_path, key_path } = &settings.auth {
+                    if let ProxyAuth::SslTls {
+                        cert_path,
+                        key_path,
+                    } = &settings.auth
+                    {
                         builder = builder.identity(client_identity(cert_path, key_path)?);
                     }
                 }
@@ -171,7 +175,9 @@ fn forward_proxy(settings: &ProxySettings, no_proxy: &str) -> Result<Proxy, Tran
                 .map_err(|e| TransportError::Proxy(format!("PROXY_HEADERS name `{name}`: {e}")))?;
             // Values may be credentials: never echo them in the error.
             let mut value = HeaderValue::try_from(value.as_str()).map_err(|_| {
-                TransportError::Proxy(format!("PROXY_HEADERS value of `{name}` is not a valid header value"))
+                TransportError::Proxy(format!(
+                    "PROXY_HEADERS value of `{name}` is not a valid header value"
+                ))
             })?;
             value.set_sensitive(true);
             headers.insert(name, value);
@@ -181,13 +187,17 @@ fn forward_proxy(settings: &ProxySettings, no_proxy: &str) -> Result<Proxy, Tran
     Ok(proxy.no_proxy(reqwest::NoProxy::from_string(no_proxy)))
 }
 
-fn read_certificates(setting: &'static str, path: &Path) -> Result<Vec<Certificate>, TransportError> {
+fn read_certificates(
+    setting: &'static str,
+    path: &Path,
+) -> Result<Vec<Certificate>, TransportError> {
     let pem = read(setting, path)?;
-    let certificates = Certificate::from_pem_bundle(&pem).map_err(|source| TransportError::Pem {
-        setting,
-        path: path.display().to_string(),
-        source,
-    })?;
+    let certificates =
+        Certificate::from_pem_bundle(&pem).map_err(|source| TransportError::Pem {
+            setting,
+            path: path.display().to_string(),
+            source,
+        })?;
     if certificates.is_empty() {
         return Err(TransportError::NoCertificate {
             setting,
@@ -224,10 +234,13 @@ mod tests {
     use crate::config::Overrides;
 
     fn process_config(vars: &[(&str, &str)]) -> ProcessConfig {
-        let vars: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let mut all = vars.clone();
-        all.entry("TENANT_CONFIG_PATH_PATTERN".into()).or_insert("/x/*-tenant-config.yaml".into());
+        all.entry("TENANT_CONFIG_PATH_PATTERN".into())
+            .or_insert("/x/*-tenant-config.yaml".into());
         ProcessConfig::from_lookup(|name| all.get(name).cloned(), &Overrides::default())
             .expect("valid process configuration")
     }

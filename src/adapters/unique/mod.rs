@@ -4,13 +4,13 @@
 //!
 //! * GraphQL operations are the build-time generated ones
 //!   (`adapters::generated::unique_graphql`), posted with our reqwest client
-//!   ([`graphql`]); the file-diff goes through the generated progenitor
-//!   client with our hooks ([`file_diff`]).
-//! * Auth ([`auth`]): cluster-local service headers, or a cached Zitadel
+//!   (`graphql.rs`); the file-diff goes through the generated progenitor
+//!   client with our hooks (`file_diff.rs`).
+//! * Auth (`auth.rs`): cluster-local service headers, or a cached Zitadel
 //!   token with one re-send after a 401.
 //! * Per tenant: three rate-limit reservoirs and a bound on concurrent API
-//!   calls ([`transport`]); retries only for idempotent calls.
-//! * Uploads ([`upload`]) stream with constant memory, never retried, and
+//!   calls (`transport.rs`); retries only for idempotent calls.
+//! * Uploads (`upload.rs`) stream with constant memory, never retried, and
 //!   in cluster-local mode go to the scoped upload of the ingestion service.
 
 mod auth;

@@ -21,7 +21,10 @@ use crate::{
 /// The tenant's three independent reservoirs, each `apiRateLimitPerMinute`
 /// requests per minute. Compat keeps three buckets (so the effective ceiling
 /// is up to three times the configured value, §13 #23). Every attempt takes
-/// a token, retries and the re-send after a 401 included.
+/// a token, retries and the re-send after a 401 included. governor's GCRA
+/// allows a burst of the whole minute's budget, then one request every
+/// `60 s / limit`: never more than the limit in any minute, and smoother
+/// than the reference's fixed window.
 #[derive(Debug)]
 pub(super) struct Limiters {
     pub ingestion_graphql: DefaultDirectRateLimiter,

@@ -89,12 +89,11 @@ pub(super) async fn put(
         UploadBody::Bytes(bytes) => (bytes.len() as u64, Body::from(bytes)),
         UploadBody::Stream { length, stream } => (
             length,
-            Body::wrap_stream(ExactLength {
-                source: stream.chunks,
-                declared: length,
-                seen: 0,
-                failure: Arc::clone(&source_failure),
-            }),
+            Body::wrap_stream(ExactLength::new(
+                stream.chunks,
+                length,
+                Arc::clone(&source_failure),
+            )),
         ),
     };
     let sent = client
@@ -134,17 +133,34 @@ pub(super) async fn put(
 
 /// Passes the source through, failing it when it yields more or fewer
 /// bytes than the declared `Content-Length`, and keeps the failure so the
-/// caller can report it instead of the transport's generic error.
+/// caller can report it instead of the transport's generic error. Ends
+/// after its first error.
 struct ExactLength {
     source: Pin<Box<dyn Stream<Item = Result<Bytes, PortError>> + Send>>,
     declared: u64,
     seen: u64,
     failure: Arc<Mutex<Option<PortError>>>,
+    failed: bool,
 }
 
 impl ExactLength {
+    fn new(
+        source: Pin<Box<dyn Stream<Item = Result<Bytes, PortError>> + Send>>,
+        declared: u64,
+        failure: Arc<Mutex<Option<PortError>>>,
+    ) -> Self {
+        ExactLength {
+            source,
+            declared,
+            seen: 0,
+            failure,
+            failed: false,
+        }
+    }
+
     fn fail(&mut self, err: PortError) -> Poll<Option<Result<Bytes, PortError>>> {
         *self.failure.lock().expect("not poisoned") = Some(err.clone());
+        self.failed = true;
         Poll::Ready(Some(Err(err)))
     }
 }
@@ -153,6 +169,9 @@ impl Stream for ExactLength {
     type Item = Result<Bytes, PortError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.failed {
+            return Poll::Ready(None);
+        }
         match self.source.as_mut().poll_next(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Some(Ok(chunk))) => {
@@ -214,12 +233,11 @@ mod tests {
         declared: u64,
     ) -> (ExactLength, Arc<Mutex<Option<PortError>>>) {
         let failure = Arc::new(Mutex::new(None));
-        let stream = ExactLength {
-            source: Box::pin(stream::iter(chunks)),
+        let stream = ExactLength::new(
+            Box::pin(stream::iter(chunks)),
             declared,
-            seen: 0,
-            failure: Arc::clone(&failure),
-        };
+            Arc::clone(&failure),
+        );
         (stream, failure)
     }
 
@@ -229,8 +247,9 @@ mod tests {
         let (exact, _) = checked(vec![chunk(), chunk()], 6);
         assert!(exact.collect::<Vec<_>>().await.iter().all(Result::is_ok));
 
-        let (long, failure) = checked(vec![chunk(), chunk()], 5);
+        let (long, failure) = checked(vec![chunk(), chunk(), chunk()], 5);
         let results = long.collect::<Vec<_>>().await;
+        assert_eq!(results.len(), 2, "the stream ends after its error");
         assert!(
             results[1]
                 .as_ref()

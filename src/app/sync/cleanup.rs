@@ -16,10 +16,21 @@ use crate::{
 
 impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
     /// Deletes the content of every `deletedFiles` key of every space.
-    pub(super) async fn delete_vanished(&self, spaces: &[SpaceDiff<'_>], report: &mut CycleReport, observer: &dyn CycleObserver) {
+    pub(super) async fn delete_vanished(
+        &self,
+        spaces: &[SpaceDiff<'_>],
+        report: &mut CycleReport,
+        observer: &dyn CycleObserver,
+    ) {
         let keys: Vec<String> = spaces
             .iter()
-            .flat_map(|space| space.diff.deleted.iter().map(move |rel| format!("{}/{rel}", space.partial_key)))
+            .flat_map(|space| {
+                space
+                    .diff
+                    .deleted
+                    .iter()
+                    .map(move |rel| format!("{}/{rel}", space.partial_key))
+            })
             .collect();
         if keys.is_empty() {
             return;
@@ -34,7 +45,11 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
             }
         };
         if stored.is_empty() {
-            warn!(tenant, keys = keys.len(), "no stored content found for the deleted keys");
+            warn!(
+                tenant,
+                keys = keys.len(),
+                "no stored content found for the deleted keys"
+            );
             return;
         }
         let ids: Vec<String> = stored.into_iter().map(|content| content.id).collect();
@@ -44,7 +59,11 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
         if let Some(err) = deletion.error {
             warn!(tenant, requested = ids.len(), confirmed = deletion.confirmed.len(), error = %err, "deletion stopped early");
         }
-        info!(tenant, deleted = deletion.confirmed.len(), "deleted vanished content");
+        info!(
+            tenant,
+            deleted = deletion.confirmed.len(),
+            "deleted vanished content"
+        );
     }
 
     /// Removes the scopes (and content) of spaces that no longer have any
@@ -56,13 +75,25 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
             .pages
             .iter()
             .map(|page| page.space.key.as_str())
-            .chain(discovery.attachments.iter().map(|item| item.space.key.as_str()))
+            .chain(
+                discovery
+                    .attachments
+                    .iter()
+                    .map(|item| item.space.key.as_str()),
+            )
             .collect();
         if discovered.is_empty() {
-            warn!(tenant, "no space discovered; skipping orphan space-scope cleanup");
+            warn!(
+                tenant,
+                "no space discovered; skipping orphan space-scope cleanup"
+            );
             return;
         }
-        let children = match self.knowledge_base.child_scopes(&self.tenant.root_scope_id).await {
+        let children = match self
+            .knowledge_base
+            .child_scopes(&self.tenant.root_scope_id)
+            .await
+        {
             Ok(children) => children,
             Err(err) => {
                 warn!(tenant, error = %err, "could not list space scopes; skipping orphan cleanup");
@@ -81,7 +112,12 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
             if discovered.contains(space.space_key.as_str()) {
                 continue;
             }
-            let partial_key = PartialKey::new(self.tenant.key_format, tenant, &space.space_id, &space.space_key);
+            let partial_key = PartialKey::new(
+                self.tenant.key_format,
+                tenant,
+                &space.space_id,
+                &space.space_key,
+            );
             let files = self.delete_by_prefix(&partial_key.key_prefix()).await;
             report.orphan_files_removed += files;
             match self.knowledge_base.delete_scope(&child.id, false).await {

@@ -8,7 +8,10 @@ use std::{
 
 use tracing::{Instrument, error, info, info_span, warn};
 
-use super::{CycleObserver, Phase, SyncCycle, report::{CycleReport, CycleResult, SkipReason}};
+use super::{
+    CycleObserver, Phase, SyncCycle,
+    report::{CycleReport, CycleResult, SkipReason},
+};
 use crate::{
     domain::{
         attachment::AttachmentSkip,
@@ -93,7 +96,11 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
         report
     }
 
-    async fn run_steps(&self, report: &mut CycleReport, observer: &dyn CycleObserver) -> Result<(), CycleError> {
+    async fn run_steps(
+        &self,
+        report: &mut CycleReport,
+        observer: &dyn CycleObserver,
+    ) -> Result<(), CycleError> {
         let tenant = &self.tenant.name;
         observer.phase(tenant, Phase::Scanning);
         let root_path = self.initialize().await?;
@@ -147,11 +154,18 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
                 .await
                 .map_err(CycleError::step("discovery of descendants"))?
         };
-        Ok(discovery::select(labeled, descendants, &self.tenant.discovery))
+        Ok(discovery::select(
+            labeled,
+            descendants,
+            &self.tenant.discovery,
+        ))
     }
 
     /// §9.4–§9.5: one file-diff per space, each followed by its guards.
-    pub(super) async fn diff_spaces<'a>(&self, discovery: &'a Discovery) -> Result<Vec<SpaceDiff<'a>>, CycleError> {
+    pub(super) async fn diff_spaces<'a>(
+        &self,
+        discovery: &'a Discovery,
+    ) -> Result<Vec<SpaceDiff<'a>>, CycleError> {
         let mut spaces = Vec::new();
         for group in discovery::group_by_space(discovery, self.tenant.inline_images) {
             let partial_key = PartialKey::new(
@@ -177,11 +191,20 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
         Ok(spaces)
     }
 
-    pub(super) fn file_diff_request(&self, partial_key: &PartialKey, group: &SpaceGroup<'_>) -> FileDiffRequest {
+    pub(super) fn file_diff_request(
+        &self,
+        partial_key: &PartialKey,
+        group: &SpaceGroup<'_>,
+    ) -> FileDiffRequest {
         let tenant = &self.tenant;
         let pages = group.pages.iter().map(|page| FileDiffItem {
             key: ItemKey::page(&page.id).to_string(),
-            url: urls::page_url(tenant.instance_type, &tenant.base_url, &page.id, &page.web_ui),
+            url: urls::page_url(
+                tenant.instance_type,
+                &tenant.base_url,
+                &page.id,
+                &page.web_ui,
+            ),
             updated_at: page.version_when.clone(),
         });
         let attachments = group.attachments.iter().map(|item| FileDiffItem {
@@ -215,7 +238,9 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
                 self.knowledge_base
                     .count_with_key_prefix(&partial_key.key_prefix())
                     .await
-                    .map_err(CycleError::step("stored-content count for the deletion guard"))?,
+                    .map_err(CycleError::step(
+                        "stored-content count for the deletion guard",
+                    ))?,
             )
         } else {
             None
@@ -223,7 +248,12 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
         Ok(input.verdict(count))
     }
 
-    async fn check_guards(&self, partial_key: &PartialKey, submitted: &[String], diff: &FileDiff) -> Result<(), CycleError> {
+    async fn check_guards(
+        &self,
+        partial_key: &PartialKey,
+        submitted: &[String],
+        diff: &FileDiff,
+    ) -> Result<(), CycleError> {
         match self.guard_verdict(partial_key, submitted, diff).await? {
             GuardVerdict::Pass => Ok(()),
             GuardVerdict::FullReplacement => {
@@ -242,16 +272,29 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
 
     /// §9.6 step 2 and §7.4: the scopes of spaces with work, with their
     /// external ids set. Returns space key → scope id.
-    async fn ensure_space_scopes(&self, root_path: &str, work: &Work<'_>) -> Result<HashMap<String, String>, CycleError> {
+    async fn ensure_space_scopes(
+        &self,
+        root_path: &str,
+        work: &Work<'_>,
+    ) -> Result<HashMap<String, String>, CycleError> {
         let mut spaces = Vec::new();
         let pages = work.pages.iter().map(|page| &page.item.space);
-        let attachments = work.attachments.iter().map(|attachment| &attachment.item.space);
+        let attachments = work
+            .attachments
+            .iter()
+            .map(|attachment| &attachment.item.space);
         for space in pages.chain(attachments) {
-            if !spaces.iter().any(|known: &&crate::domain::model::Space| known.key == space.key) {
+            if !spaces
+                .iter()
+                .any(|known: &&crate::domain::model::Space| known.key == space.key)
+            {
                 spaces.push(space);
             }
         }
-        let paths: Vec<String> = spaces.iter().map(|space| format!("{root_path}/{}", space.key)).collect();
+        let paths: Vec<String> = spaces
+            .iter()
+            .map(|space| format!("{root_path}/{}", space.key))
+            .collect();
         let scopes = self
             .knowledge_base
             .ensure_scope_paths(&paths)
@@ -297,20 +340,38 @@ pub(super) fn select_work<'a>(spaces: &'a [SpaceDiff<'a>]) -> Work<'a> {
         let partial_key = &space.partial_key;
         for &page in &space.group.pages {
             if let Some(is_new) = is_new(&ItemKey::page(&page.id)) {
-                work.pages.push(WorkItem { item: page, partial_key, is_new });
+                work.pages.push(WorkItem {
+                    item: page,
+                    partial_key,
+                    is_new,
+                });
             }
         }
         for &item in &space.group.attachments {
             if let Some(is_new) = is_new(&ItemKey::attachment(&item.page_id, &item.meta.id)) {
-                work.attachments.push(WorkItem { item, partial_key, is_new });
+                work.attachments.push(WorkItem {
+                    item,
+                    partial_key,
+                    is_new,
+                });
             }
         }
     }
     work
 }
 
-pub(super) fn attachment_url(instance: crate::domain::model::InstanceType, base_url: &str, item: &AttachmentItem) -> String {
-    urls::attachment_url(instance, base_url, &item.page_id, &item.meta.id, &item.meta.title)
+pub(super) fn attachment_url(
+    instance: crate::domain::model::InstanceType,
+    base_url: &str,
+    item: &AttachmentItem,
+) -> String {
+    urls::attachment_url(
+        instance,
+        base_url,
+        &item.page_id,
+        &item.meta.id,
+        &item.meta.title,
+    )
 }
 
 fn record_discovery_skips(report: &mut CycleReport, discovery: &Discovery) {
@@ -318,9 +379,18 @@ fn record_discovery_skips(report: &mut CycleReport, discovery: &Discovery) {
     for skip in &discovery.skipped {
         let reason = match skip {
             DiscoverySkip::ContentType { .. } => SkipReason::ContentType,
-            DiscoverySkip::Attachment { reason: AttachmentSkip::TooLarge, .. } => SkipReason::TooLarge,
-            DiscoverySkip::Attachment { reason: AttachmentSkip::TypeNotAllowed, .. } => SkipReason::TypeNotAllowed,
-            DiscoverySkip::Attachment { reason: AttachmentSkip::Empty, .. } => SkipReason::ZeroBytes,
+            DiscoverySkip::Attachment {
+                reason: AttachmentSkip::TooLarge,
+                ..
+            } => SkipReason::TooLarge,
+            DiscoverySkip::Attachment {
+                reason: AttachmentSkip::TypeNotAllowed,
+                ..
+            } => SkipReason::TypeNotAllowed,
+            DiscoverySkip::Attachment {
+                reason: AttachmentSkip::Empty,
+                ..
+            } => SkipReason::ZeroBytes,
         };
         report.skip(reason, 1);
     }

@@ -52,7 +52,14 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
                 }
             }
         }
-        info!(tenant, pages = work.pages.len(), succeeded = report.pages.success, failed = report.pages.failure, skipped = report.pages.skipped, "pages done");
+        info!(
+            tenant,
+            pages = work.pages.len(),
+            succeeded = report.pages.success,
+            failed = report.pages.failure,
+            skipped = report.pages.skipped,
+            "pages done"
+        );
 
         observer.phase(tenant, Phase::IngestingAttachments);
         // A pool refilled by hand rather than `buffer_unordered` over a
@@ -66,15 +73,29 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
                 let Some(item) = pending.next() else { break };
                 in_flight.push(self.ingest_attachment(item, scopes));
             }
-            let Some((result, upload)) = in_flight.next().await else { break };
+            let Some((result, upload)) = in_flight.next().await else {
+                break;
+            };
             record(report, result, false);
             observer.attachment_done(tenant, result, upload);
             done += 1;
             if done % PROGRESS_EVERY == 0 {
-                info!(tenant, done, total = work.attachments.len(), "ingesting attachments");
+                info!(
+                    tenant,
+                    done,
+                    total = work.attachments.len(),
+                    "ingesting attachments"
+                );
             }
         }
-        info!(tenant, attachments = work.attachments.len(), succeeded = report.attachments.success, failed = report.attachments.failure, skipped = report.attachments.skipped, "attachments done");
+        info!(
+            tenant,
+            attachments = work.attachments.len(),
+            succeeded = report.attachments.success,
+            failed = report.attachments.failure,
+            skipped = report.attachments.skipped,
+            "attachments done"
+        );
     }
 
     /// Fetches one batch of bodies (one request where possible), then
@@ -99,11 +120,16 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
             while in_flight.len() < self.tenant.concurrency {
                 let Some(work) = pending.next() else { break };
                 let fetch = bodies.remove(&work.item.id).unwrap_or_else(|| {
-                    BodyFetch::Failed(PortError::new(ErrorKind::InvalidResponse, "page body missing from the batch answer"))
+                    BodyFetch::Failed(PortError::new(
+                        ErrorKind::InvalidResponse,
+                        "page body missing from the batch answer",
+                    ))
                 });
                 in_flight.push(self.ingest_page(work, fetch, scopes));
             }
-            let Some(result) = in_flight.next().await else { break };
+            let Some(result) = in_flight.next().await else {
+                break;
+            };
             results.push(result);
         }
         results
@@ -117,7 +143,9 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
     ) -> ItemResult {
         let page = work.item;
         let body = match fetch {
-            BodyFetch::Found(body) if body.storage.is_empty() => return ItemResult::Skipped(SkipReason::EmptyBody),
+            BodyFetch::Found(body) if body.storage.is_empty() => {
+                return ItemResult::Skipped(SkipReason::EmptyBody);
+            }
             BodyFetch::Found(body) => body,
             BodyFetch::NotFound => return ItemResult::Skipped(SkipReason::NotFound),
             BodyFetch::Failed(err) => {
@@ -129,15 +157,28 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
             return ItemResult::Failure;
         };
         let tenant = &self.tenant;
-        let excluded = [tenant.ingest_single_label.as_str(), tenant.discovery.ingest_all_label.as_str()];
-        let mut labels: Vec<&str> = body.labels.iter().map(String::as_str).filter(|l| !excluded.contains(l)).collect();
+        let excluded = [
+            tenant.ingest_single_label.as_str(),
+            tenant.discovery.ingest_all_label.as_str(),
+        ];
+        let mut labels: Vec<&str> = body
+            .labels
+            .iter()
+            .map(String::as_str)
+            .filter(|l| !excluded.contains(l))
+            .collect();
         labels.sort_unstable();
         let html = Bytes::from(body.storage);
         let upsert = ContentUpsert {
             key: work.partial_key.content_key(&ItemKey::page(&page.id)),
             title: page.title.clone(),
             mime_type: "text/html".to_owned(),
-            url: urls::page_url(tenant.instance_type, &tenant.base_url, &page.id, &page.web_ui),
+            url: urls::page_url(
+                tenant.instance_type,
+                &tenant.base_url,
+                &page.id,
+                &page.web_ui,
+            ),
             byte_size: html.len() as u64,
             metadata: json!({
                 "confluenceLabels": labels,
@@ -150,7 +191,10 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
             source_name: tenant.base_url.clone(),
             store_internally: tenant.store_internally,
         };
-        self.upsert(&upsert, work.is_new, || async { Ok(UploadBody::Bytes(html)) }).await
+        self.upsert(&upsert, work.is_new, || async {
+            Ok(UploadBody::Bytes(html))
+        })
+        .await
     }
 
     /// Register, download, upload, finalize (§7.3 order for attachments).
@@ -169,7 +213,9 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
         };
         let tenant = &self.tenant;
         let upsert = ContentUpsert {
-            key: work.partial_key.content_key(&ItemKey::attachment(&item.page_id, &item.meta.id)),
+            key: work
+                .partial_key
+                .content_key(&ItemKey::attachment(&item.page_id, &item.meta.id)),
             title: item.meta.title.clone(),
             mime_type: item.meta.media_type.clone(),
             url: attachment_url(tenant.instance_type, &tenant.base_url, item),
@@ -213,7 +259,8 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
         };
         let outcome = async {
             let body = body().await?;
-            kb.upload_content(&registered, &upsert.mime_type, body).await?;
+            kb.upload_content(&registered, &upsert.mime_type, body)
+                .await?;
             kb.finalize_content(upsert, &registered.read_url).await
         }
         .await;
@@ -224,7 +271,9 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
         if is_new {
             // A half-registered new item would look ingested to the next
             // diff; remove it so the item comes back as new.
-            let deletion = kb.delete_content(std::slice::from_ref(&registered.id)).await;
+            let deletion = kb
+                .delete_content(std::slice::from_ref(&registered.id))
+                .await;
             if let Some(cleanup) = deletion.error {
                 warn!(tenant = %self.tenant.name, key = %upsert.key, error = %cleanup, "cleanup of a failed registration failed");
             }

@@ -17,7 +17,10 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
     pub(super) async fn initialize(&self) -> Result<String, CycleError> {
         let kb = &self.knowledge_base;
         let root_id = &self.tenant.root_scope_id;
-        let user_id = kb.current_user_id().await.map_err(CycleError::step("current user"))?;
+        let user_id = kb
+            .current_user_id()
+            .await
+            .map_err(CycleError::step("current user"))?;
         kb.grant_scope_access(
             root_id,
             &user_id,
@@ -70,7 +73,9 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
                 .scope_by_id(&parent_id)
                 .await
                 .map_err(CycleError::step("root ancestor lookup"))?
-                .ok_or_else(|| CycleError::new(format!("Parent scope with ID {parent_id} not found")))?;
+                .ok_or_else(|| {
+                    CycleError::new(format!("Parent scope with ID {parent_id} not found"))
+                })?;
             names.push(scope.name);
             parent = scope.parent_id;
         }
@@ -83,22 +88,34 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
     async fn migrate_old_root(&self, mark: &str) -> Result<(), CycleError> {
         let kb = &self.knowledge_base;
         let root_id = &self.tenant.root_scope_id;
-        let fail = |message: String| CycleError::new(format!("Root scope migration failed: {message}"));
-        let old = kb.scope_by_external_id(mark).await.map_err(|e| fail(e.to_string()))?;
+        let fail =
+            |message: String| CycleError::new(format!("Root scope migration failed: {message}"));
+        let old = kb
+            .scope_by_external_id(mark)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
         let Some(old) = old.filter(|old| ownership::needs_migration(Some(&old.id), root_id)) else {
             return Ok(());
         };
         warn!(tenant = %self.tenant.name, old_root = %old.id, new_root = %root_id, "migrating the old root scope");
-        let children = kb.child_scopes(&old.id).await.map_err(|e| fail(e.to_string()))?;
+        let children = kb
+            .child_scopes(&old.id)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
         if !children.is_empty() {
             let ids: Vec<String> = children.into_iter().map(|child| child.id).collect();
             kb.move_scopes(&ids, root_id)
                 .await
                 .map_err(|e| fail(sanitize_bulk_move_message(&e.to_string())))?;
         }
-        let outcome = kb.delete_scope(&old.id, false).await.map_err(|e| fail(e.to_string()))?;
+        let outcome = kb
+            .delete_scope(&old.id, false)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
         if let Some((id, reason)) = outcome.failed.first() {
-            return Err(fail(format!("could not delete the old root scope {id}: {reason}")));
+            return Err(fail(format!(
+                "could not delete the old root scope {id}: {reason}"
+            )));
         }
         Ok(())
     }

@@ -74,7 +74,13 @@ impl Phase {
 pub trait CycleObserver: Send + Sync {
     fn phase(&self, _tenant: &str, _phase: Phase) {}
     fn page_done(&self, _tenant: &str, _result: report::ItemResult) {}
-    fn attachment_done(&self, _tenant: &str, _result: report::ItemResult, _upload: Option<Duration>) {}
+    fn attachment_done(
+        &self,
+        _tenant: &str,
+        _result: report::ItemResult,
+        _upload: Option<Duration>,
+    ) {
+    }
 }
 
 /// An observer that ignores everything.

@@ -57,7 +57,9 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
     async fn plan_steps(&self) -> Result<PlanReport, CycleError> {
         let kb = &self.knowledge_base;
         let root_id = &self.tenant.root_scope_id;
-        kb.current_user_id().await.map_err(CycleError::step("current user"))?;
+        kb.current_user_id()
+            .await
+            .map_err(CycleError::step("current user"))?;
         let root = kb
             .scope_by_id(root_id)
             .await
@@ -67,8 +69,15 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
                     "Root scope with ID {root_id} is not readable without the self-grant a cycle performs (or does not exist)"
                 ))
             })?;
-        let instance_id = self.confluence.instance_id().await.map_err(CycleError::step("Confluence instance id"))?;
-        let ownership = match ownership::decide(root.external_id.as_deref(), &root_mark(self.tenant.instance_type, &instance_id)) {
+        let instance_id = self
+            .confluence
+            .instance_id()
+            .await
+            .map_err(CycleError::step("Confluence instance id"))?;
+        let ownership = match ownership::decide(
+            root.external_id.as_deref(),
+            &root_mark(self.tenant.instance_type, &instance_id),
+        ) {
             Ownership::Verified => "verified".to_owned(),
             Ownership::Claim => "would_claim".to_owned(),
             Ownership::Mismatch { expected, found } => {
@@ -82,13 +91,23 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
         let mut spaces = Vec::new();
         let mut would_abort = false;
         for group in discovery::group_by_space(&discovery, self.tenant.inline_images) {
-            let partial_key = PartialKey::new(self.tenant.key_format, &self.tenant.name, &group.space.id, &group.space.key);
+            let partial_key = PartialKey::new(
+                self.tenant.key_format,
+                &self.tenant.name,
+                &group.space.id,
+                &group.space.key,
+            );
             let request = self.file_diff_request(&partial_key, &group);
-            let diff = kb.file_diff(&request).await.map_err(CycleError::step("file-diff"))?;
+            let diff = kb
+                .file_diff(&request)
+                .await
+                .map_err(CycleError::step("file-diff"))?;
             let submitted: Vec<String> = request.items.into_iter().map(|item| item.key).collect();
             let guard = match self.guard_verdict(&partial_key, &submitted, &diff).await? {
                 GuardVerdict::Pass => None,
-                GuardVerdict::FullReplacement => Some("full replacement by new keys (proceeds with a warning)".to_owned()),
+                GuardVerdict::FullReplacement => {
+                    Some("full replacement by new keys (proceeds with a warning)".to_owned())
+                }
                 GuardVerdict::Abort(violation) => {
                     would_abort = true;
                     Some(format!("would abort: {violation}"))
@@ -108,11 +127,20 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
             .pages
             .iter()
             .map(|page| page.space.key.as_str())
-            .chain(discovery.attachments.iter().map(|item| item.space.key.as_str()))
+            .chain(
+                discovery
+                    .attachments
+                    .iter()
+                    .map(|item| item.space.key.as_str()),
+            )
             .collect();
         let mut orphan_scopes = Vec::new();
         if !discovered.is_empty() {
-            for child in kb.child_scopes(root_id).await.map_err(CycleError::step("listing space scopes"))? {
+            for child in kb
+                .child_scopes(root_id)
+                .await
+                .map_err(CycleError::step("listing space scopes"))?
+            {
                 if let Some(space) = child.external_id.as_deref().and_then(SpaceScopeId::parse)
                     && space.tenant == self.tenant.name
                     && !discovered.contains(space.space_key.as_str())

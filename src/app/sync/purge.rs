@@ -18,7 +18,9 @@ pub enum PurgeOutcome {
     Success,
     /// `failures` deletions or steps did not succeed; the mark stays set so
     /// the next run resumes.
-    Failure { failures: usize },
+    Failure {
+        failures: usize,
+    },
     /// Nothing done: `root_scope_not_found`, `already_cleaned_up`,
     /// `foreign_owner` or `scan_in_progress`.
     Skipped(&'static str),
@@ -84,7 +86,11 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
         let Some(mark) = root.external_id else {
             return PurgeOutcome::Skipped("already_cleaned_up");
         };
-        if !ownership::purge_permitted(&mark, self.tenant.instance_type, self.tenant.cloud_id.as_deref()) {
+        if !ownership::purge_permitted(
+            &mark,
+            self.tenant.instance_type,
+            self.tenant.cloud_id.as_deref(),
+        ) {
             error!(tenant, root_scope_id = %root_id, mark = %mark, "purge refused: the root scope is marked by another instance");
             return PurgeOutcome::Skipped("foreign_owner");
         }

@@ -85,8 +85,10 @@ fn page(id: &str, labels: &[&str]) -> DiscoveredContent {
 /// A knowledge base that passes initialization with the root owned by us.
 fn initialized_kb(root_mark: Option<&'static str>) -> MockKnowledgeBase {
     let mut kb = MockKnowledgeBase::new();
-    kb.expect_current_user_id().returning(|| ready(Ok("test-user-id".into())));
-    kb.expect_grant_scope_access().returning(|_, _, _| ready(Ok(())));
+    kb.expect_current_user_id()
+        .returning(|| ready(Ok("test-user-id".into())));
+    kb.expect_grant_scope_access()
+        .returning(|_, _, _| ready(Ok(())));
     kb.expect_scope_by_id()
         .withf(|id| id == "root-scope-id")
         .returning(move |_| ready(Ok(Some(root(root_mark)))));
@@ -95,7 +97,9 @@ fn initialized_kb(root_mark: Option<&'static str>) -> MockKnowledgeBase {
 
 fn confluence_with(pages: Vec<DiscoveredContent>) -> MockConfluenceSource {
     let mut confluence = MockConfluenceSource::new();
-    confluence.expect_instance_id().returning(|| ready(Ok("cloud-1".into())));
+    confluence
+        .expect_instance_id()
+        .returning(|| ready(Ok("cloud-1".into())));
     confluence
         .expect_labeled_content()
         .returning(move || ready(Ok(pages.clone())));
@@ -115,23 +119,33 @@ fn diff(new: &[&str], updated: &[&str], deleted: &[&str]) -> FileDiff {
 #[tokio::test]
 async fn a_tripped_guard_means_no_ingestion_and_no_delete() {
     let mut kb = initialized_kb(Some(MARK));
-    kb.expect_file_diff().returning(|_| ready(Ok(diff(&[], &[], &["p9"]))));
+    kb.expect_file_diff()
+        .returning(|_| ready(Ok(diff(&[], &[], &["p9"]))));
     kb.expect_count_with_key_prefix()
         .withf(|prefix| prefix == "tenant1/space-1_SP/")
         .returning(|_| ready(Ok(1)));
-    let cycle = SyncCycle::new(tenant(), confluence_with(vec![page("p1", &["ai-ingest"])]), kb);
+    let cycle = SyncCycle::new(
+        tenant(),
+        confluence_with(vec![page("p1", &["ai-ingest"])]),
+        kb,
+    );
     let report = cycle.run(&NoObserver).await;
     let CycleResult::Failure(message) = report.result else {
         panic!("expected a failure, got {:?}", report.result);
     };
-    assert!(message.contains("would delete all 1 stored item"), "{message}");
+    assert!(
+        message.contains("would delete all 1 stored item"),
+        "{message}"
+    );
 }
 
 #[tokio::test]
 async fn an_ownership_mismatch_writes_nothing() {
     let kb = initialized_kb(Some("confc:cloud:other-instance"));
     let mut confluence = MockConfluenceSource::new();
-    confluence.expect_instance_id().returning(|| ready(Ok("cloud-1".into())));
+    confluence
+        .expect_instance_id()
+        .returning(|| ready(Ok("cloud-1".into())));
     let cycle = SyncCycle::new(tenant(), confluence, kb);
     let report = cycle.run(&NoObserver).await;
     assert_eq!(
@@ -146,13 +160,22 @@ async fn an_ownership_mismatch_writes_nothing() {
 async fn a_discovery_error_aborts_and_deletes_nothing() {
     let kb = initialized_kb(Some(MARK));
     let mut confluence = MockConfluenceSource::new();
-    confluence.expect_instance_id().returning(|| ready(Ok("cloud-1".into())));
     confluence
-        .expect_labeled_content()
-        .returning(|| ready(Err(PortError::new(ErrorKind::Transient, "GET /wiki/rest/api/content/search"))));
+        .expect_instance_id()
+        .returning(|| ready(Ok("cloud-1".into())));
+    confluence.expect_labeled_content().returning(|| {
+        ready(Err(PortError::new(
+            ErrorKind::Transient,
+            "GET /wiki/rest/api/content/search",
+        )))
+    });
     let cycle = SyncCycle::new(tenant(), confluence, kb);
     let report = cycle.run(&NoObserver).await;
-    assert!(matches!(report.result, CycleResult::Failure(ref m) if m.contains("discovery")), "{:?}", report.result);
+    assert!(
+        matches!(report.result, CycleResult::Failure(ref m) if m.contains("discovery")),
+        "{:?}",
+        report.result
+    );
 }
 
 #[tokio::test]
@@ -165,9 +188,15 @@ async fn an_unowned_root_is_claimed_after_checking_for_an_old_root() {
         .withf(|id, mark| id == "root-scope-id" && mark.as_deref() == Some(MARK))
         .times(1)
         .returning(|_, _| ready(Ok(root(Some(MARK)))));
-    kb.expect_file_diff().returning(|_| ready(Ok(diff(&[], &[], &[]))));
-    kb.expect_child_scopes().returning(|_| ready(Ok(Vec::new())));
-    let cycle = SyncCycle::new(tenant(), confluence_with(vec![page("p1", &["ai-ingest"])]), kb);
+    kb.expect_file_diff()
+        .returning(|_| ready(Ok(diff(&[], &[], &[]))));
+    kb.expect_child_scopes()
+        .returning(|_| ready(Ok(Vec::new())));
+    let cycle = SyncCycle::new(
+        tenant(),
+        confluence_with(vec![page("p1", &["ai-ingest"])]),
+        kb,
+    );
     assert_eq!(cycle.run(&NoObserver).await.result, CycleResult::Success);
 }
 
@@ -175,7 +204,8 @@ async fn an_unowned_root_is_claimed_after_checking_for_an_old_root() {
 /// PUT fail.
 fn ingesting_kb(diff_answer: FileDiff, upload_fails: bool) -> MockKnowledgeBase {
     let mut kb = initialized_kb(Some(MARK));
-    kb.expect_file_diff().returning(move |_| ready(Ok(diff_answer.clone())));
+    kb.expect_file_diff()
+        .returning(move |_| ready(Ok(diff_answer.clone())));
     kb.expect_ensure_scope_paths()
         .withf(|paths| paths == ["/Confluence/SP"])
         .returning(|_| {
@@ -201,7 +231,8 @@ fn ingesting_kb(diff_answer: FileDiff, upload_fails: bool) -> MockKnowledgeBase 
             Ok(())
         })
     });
-    kb.expect_child_scopes().returning(|_| ready(Ok(Vec::new())));
+    kb.expect_child_scopes()
+        .returning(|_| ready(Ok(Vec::new())));
     kb
 }
 
@@ -241,7 +272,11 @@ async fn a_new_page_is_registered_uploaded_and_finalized_with_reference_fields()
         })
         .times(1)
         .returning(|_, _| ready(Ok("id-p1".into())));
-    let cycle = SyncCycle::new(tenant(), confluence_serving_body(vec![page("p1", &["ai-ingest"])]), kb);
+    let cycle = SyncCycle::new(
+        tenant(),
+        confluence_serving_body(vec![page("p1", &["ai-ingest"])]),
+        kb,
+    );
     let report = cycle.run(&NoObserver).await;
     assert_eq!(report.result, CycleResult::Success);
     assert_eq!(report.pages.success, 1);
@@ -263,15 +298,21 @@ async fn a_failed_new_item_is_removed_but_a_failed_update_keeps_the_old_version(
     let pages = vec![page("p1", &["ai-ingest"]), page("p2", &["ai-ingest"])];
     let cycle = SyncCycle::new(tenant(), confluence_serving_body(pages), kb);
     let report = cycle.run(&NoObserver).await;
-    assert_eq!(report.result, CycleResult::Success, "item failures never fail the cycle");
+    assert_eq!(
+        report.result,
+        CycleResult::Success,
+        "item failures never fail the cycle"
+    );
     assert_eq!(report.pages.failure, 2);
 }
 
 #[tokio::test]
 async fn deletions_resolve_keys_and_count_confirmed_ids() {
     let mut kb = initialized_kb(Some(MARK));
-    kb.expect_file_diff().returning(|_| ready(Ok(diff(&[], &[], &["removed"]))));
-    kb.expect_count_with_key_prefix().returning(|_| ready(Ok(2)));
+    kb.expect_file_diff()
+        .returning(|_| ready(Ok(diff(&[], &[], &["removed"]))));
+    kb.expect_count_with_key_prefix()
+        .returning(|_| ready(Ok(2)));
     kb.expect_content_by_keys()
         .withf(|keys| keys == ["tenant1/space-1_SP/removed"])
         .returning(|_| {
@@ -285,9 +326,19 @@ async fn deletions_resolve_keys_and_count_confirmed_ids() {
         });
     kb.expect_delete_content()
         .withf(|ids| ids == ["c-removed"])
-        .returning(|ids| ready(ContentDeletion { confirmed: ids.to_vec(), error: None }));
-    kb.expect_child_scopes().returning(|_| ready(Ok(Vec::new())));
-    let cycle = SyncCycle::new(tenant(), confluence_with(vec![page("keeper", &["ai-ingest"])]), kb);
+        .returning(|ids| {
+            ready(ContentDeletion {
+                confirmed: ids.to_vec(),
+                error: None,
+            })
+        });
+    kb.expect_child_scopes()
+        .returning(|_| ready(Ok(Vec::new())));
+    let cycle = SyncCycle::new(
+        tenant(),
+        confluence_with(vec![page("keeper", &["ai-ingest"])]),
+        kb,
+    );
     let report = cycle.run(&NoObserver).await;
     assert_eq!(report.result, CycleResult::Success);
     assert_eq!((report.deleted, report.delete_failures), (1, 0));
@@ -304,7 +355,8 @@ async fn orphan_cleanup_is_skipped_when_nothing_was_discovered() {
 #[tokio::test]
 async fn orphan_space_scopes_of_this_tenant_are_removed_and_foreign_ones_kept() {
     let mut kb = initialized_kb(Some(MARK));
-    kb.expect_file_diff().returning(|_| ready(Ok(diff(&[], &[], &[]))));
+    kb.expect_file_diff()
+        .returning(|_| ready(Ok(diff(&[], &[], &[]))));
     kb.expect_child_scopes().returning(|_| {
         let child = |id: &str, mark: Option<&str>| Scope {
             id: id.into(),
@@ -339,16 +391,32 @@ async fn orphan_space_scopes_of_this_tenant_are_removed_and_foreign_ones_kept() 
                 Vec::new()
             }))
         });
-    kb.expect_delete_content()
-        .returning(|ids| ready(ContentDeletion { confirmed: ids.to_vec(), error: None }));
+    kb.expect_delete_content().returning(|ids| {
+        ready(ContentDeletion {
+            confirmed: ids.to_vec(),
+            error: None,
+        })
+    });
     kb.expect_delete_scope()
         .withf(|id, recursive| id == "scope-hr" && !recursive)
         .times(1)
-        .returning(|id, _| ready(Ok(DeleteFolderOutcome { deleted: vec![id.to_owned()], failed: Vec::new() })));
-    let cycle = SyncCycle::new(tenant(), confluence_with(vec![page("p1", &["ai-ingest"])]), kb);
+        .returning(|id, _| {
+            ready(Ok(DeleteFolderOutcome {
+                deleted: vec![id.to_owned()],
+                failed: Vec::new(),
+            }))
+        });
+    let cycle = SyncCycle::new(
+        tenant(),
+        confluence_with(vec![page("p1", &["ai-ingest"])]),
+        kb,
+    );
     let report = cycle.run(&NoObserver).await;
     assert_eq!(report.result, CycleResult::Success);
-    assert_eq!((report.orphan_scopes_removed, report.orphan_files_removed), (1, 1));
+    assert_eq!(
+        (report.orphan_scopes_removed, report.orphan_files_removed),
+        (1, 1)
+    );
 }
 
 #[tokio::test]
@@ -372,24 +440,38 @@ async fn a_second_run_while_one_is_in_progress_is_skipped() {
     while !cycle.running.load(std::sync::atomic::Ordering::Acquire) {
         tokio::task::yield_now().await;
     }
-    assert_eq!(cycle.run(&NoObserver).await.result, CycleResult::Skipped("sync_in_progress"));
-    assert_eq!(cycle.purge().await.outcome, PurgeOutcome::Skipped("scan_in_progress"));
+    assert_eq!(
+        cycle.run(&NoObserver).await.result,
+        CycleResult::Skipped("sync_in_progress")
+    );
+    assert_eq!(
+        cycle.purge().await.outcome,
+        PurgeOutcome::Skipped("scan_in_progress")
+    );
     gate.notify_one();
-    assert!(matches!(first.await.unwrap().result, CycleResult::Failure(_)));
+    assert!(matches!(
+        first.await.unwrap().result,
+        CycleResult::Failure(_)
+    ));
 }
 
 #[tokio::test]
 async fn purge_refuses_a_root_marked_by_another_instance() {
     let mut kb = MockKnowledgeBase::new();
-    kb.expect_scope_by_id().returning(|_| ready(Ok(Some(root(Some("confc:cloud:someone-else"))))));
+    kb.expect_scope_by_id()
+        .returning(|_| ready(Ok(Some(root(Some("confc:cloud:someone-else"))))));
     let cycle = SyncCycle::new(tenant(), MockConfluenceSource::new(), kb);
-    assert_eq!(cycle.purge().await.outcome, PurgeOutcome::Skipped("foreign_owner"));
+    assert_eq!(
+        cycle.purge().await.outcome,
+        PurgeOutcome::Skipped("foreign_owner")
+    );
 }
 
 #[tokio::test]
 async fn purge_keeps_the_mark_when_a_folder_cannot_be_deleted() {
     let mut kb = MockKnowledgeBase::new();
-    kb.expect_scope_by_id().returning(|_| ready(Ok(Some(root(Some(MARK))))));
+    kb.expect_scope_by_id()
+        .returning(|_| ready(Ok(Some(root(Some(MARK))))));
     kb.expect_child_scopes().returning(|_| {
         ready(Ok(vec![Scope {
             id: "scope-eng".into(),
@@ -398,9 +480,14 @@ async fn purge_keeps_the_mark_when_a_folder_cannot_be_deleted() {
             external_id: Some("confc:tenant1:space-eng:ENG".into()),
         }]))
     });
-    kb.expect_content_ids_in_scope().returning(|_| ready(Ok(vec!["c1".into()])));
-    kb.expect_delete_content()
-        .returning(|ids| ready(ContentDeletion { confirmed: ids.to_vec(), error: None }));
+    kb.expect_content_ids_in_scope()
+        .returning(|_| ready(Ok(vec!["c1".into()])));
+    kb.expect_delete_content().returning(|ids| {
+        ready(ContentDeletion {
+            confirmed: ids.to_vec(),
+            error: None,
+        })
+    });
     kb.expect_delete_scope()
         .returning(|_, _| ready(Err(PortError::new(ErrorKind::Transient, "DeleteFolder"))));
     // No expectation for set_scope_external_id: clearing the mark would panic.
@@ -413,7 +500,11 @@ async fn purge_keeps_the_mark_when_a_folder_cannot_be_deleted() {
 #[tokio::test]
 async fn purge_of_an_already_cleaned_root_is_skipped() {
     let mut kb = MockKnowledgeBase::new();
-    kb.expect_scope_by_id().returning(|_| ready(Ok(Some(root(None)))));
+    kb.expect_scope_by_id()
+        .returning(|_| ready(Ok(Some(root(None)))));
     let cycle = SyncCycle::new(tenant(), MockConfluenceSource::new(), kb);
-    assert_eq!(cycle.purge().await.outcome, PurgeOutcome::Skipped("already_cleaned_up"));
+    assert_eq!(
+        cycle.purge().await.outcome,
+        PurgeOutcome::Skipped("already_cleaned_up")
+    );
 }

@@ -75,8 +75,10 @@ impl fmt::Display for Operation {
 /// What an injected fault does to one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UniqueFault {
-    /// Answer with this HTTP status (and `Retry-After` seconds, if set);
-    /// nothing is executed.
+    /// Answer with this HTTP status (and `Retry-After` seconds, if set)
+    /// and a small JSON body that is no GraphQL or file-diff answer (so a
+    /// 2xx status makes a well-formed but unusable answer); nothing is
+    /// executed.
     Status {
         status: u16,
         retry_after: Option<u64>,

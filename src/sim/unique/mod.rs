@@ -70,13 +70,26 @@ use self::server::Shared;
 pub struct UniqueSim;
 
 impl UniqueSim {
-    /// Binds `127.0.0.1:0` and serves an empty knowledge base until
-    /// [`UniqueSimHandle::shutdown`] (or until the handle is dropped).
+    /// Binds `127.0.0.1` on an ephemeral port and serves an empty knowledge
+    /// base until [`UniqueSimHandle::shutdown`] (or until the handle is
+    /// dropped).
     ///
     /// # Errors
     /// When the listener cannot be bound.
     pub async fn start(settings: UniqueSimSettings) -> std::io::Result<UniqueSimHandle> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        UniqueSim::start_at(0, settings).await
+    }
+
+    /// Like [`start`](Self::start) on a chosen port (`simulate
+    /// --unique-port`); 0 picks an ephemeral one.
+    ///
+    /// # Errors
+    /// When the listener cannot be bound (e.g. the port is taken).
+    pub async fn start_at(
+        port: u16,
+        settings: UniqueSimSettings,
+    ) -> std::io::Result<UniqueSimHandle> {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::new(settings, format!("http://{addr}")));
         let router = server::router(Arc::clone(&shared));

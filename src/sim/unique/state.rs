@@ -11,7 +11,7 @@
 //! and `createScopeAccesses` is always allowed on an existing scope (the
 //! service user is a company administrator).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -731,6 +731,7 @@ impl State {
     /// Changes nothing.
     pub fn file_diff(&self, partial_key: &str, items: &[DiffItem]) -> FileDiffAnswer {
         let prefix = format!("{partial_key}/");
+        // Spaces of benchmarks hold thousands of items: index both sides.
         let stored: Vec<(&str, &Content)> = self
             .contents
             .values()
@@ -741,11 +742,13 @@ impl State {
                     .map(|relative| (relative, content))
             })
             .collect();
+        let by_relative: HashMap<&str, &Content> = stored.iter().copied().collect();
+        let submitted: HashSet<&str> = items.iter().map(|item| item.key.as_str()).collect();
         let mut answer = FileDiffAnswer::default();
         for item in items {
-            match stored.iter().find(|(relative, _)| *relative == item.key) {
+            match by_relative.get(item.key.as_str()) {
                 None => answer.new.push(item.key.clone()),
-                Some((_, content)) if is_earlier(content.updated_at, &item.updated_at) => {
+                Some(content) if is_earlier(content.updated_at, &item.updated_at) => {
                     answer.updated.push(item.key.clone());
                 }
                 Some(_) => {}
@@ -753,7 +756,7 @@ impl State {
         }
         answer.deleted = stored
             .iter()
-            .filter(|(relative, _)| !items.iter().any(|item| item.key == *relative))
+            .filter(|(relative, _)| !submitted.contains(relative))
             .map(|(relative, _)| (*relative).to_owned())
             .collect();
         answer

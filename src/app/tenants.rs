@@ -1,0 +1,175 @@
+//! The composition root of one tenant: validated configuration in, a
+//! [`SyncCycle`] over the concrete adapters out. The only place where the
+//! configuration, the adapters and the sync meet.
+
+use std::num::NonZeroUsize;
+
+use crate::{
+    adapters::{
+        confluence::{
+            ClientCredentials, ConfluenceAdapter, ConfluenceSettings, DataCenterAuth, Site,
+            SyncLabels,
+        },
+        http::transport::{HEADERS_TIMEOUT, HttpClients},
+        unique::{
+            DEFAULT_MAX_CONCURRENT_CALLS, InvalidServiceHeader, UniqueAuth as AdapterUniqueAuth,
+            UniqueKnowledgeBase, UniqueSettings,
+        },
+    },
+    app::sync::{SyncCycle, TenantContext},
+    config::{ConfluenceAuth, ConfluenceInstance, TenantConfig, UniqueAuth},
+    domain::{attachment::AttachmentRules, discovery::DiscoveryRules},
+    telemetry::DiagnosticsPolicy,
+};
+
+/// A tenant's cycle over the real adapters.
+pub type TenantCycle = SyncCycle<ConfluenceAdapter, UniqueKnowledgeBase>;
+
+/// Builds the cycle of `tenant`. `clients` carries the process-wide
+/// transport settings (proxy, CAs, timeouts).
+///
+/// # Errors
+/// A `serviceExtraHeaders` entry is not a valid HTTP header (config
+/// validation checks them too, so this is a last line of defence).
+pub fn build_cycle(
+    tenant: &TenantConfig,
+    clients: &HttpClients,
+    diagnostics: DiagnosticsPolicy,
+) -> Result<TenantCycle, InvalidServiceHeader> {
+    let confluence = ConfluenceAdapter::new(clients.proxied.clone(), confluence_settings(tenant));
+    // §2.2: cluster-local Unique traffic is direct, external goes through
+    // the proxy like Confluence traffic.
+    let (api, upload) = match tenant.unique.auth {
+        UniqueAuth::ClusterLocal { .. } => (&clients.direct, &clients.direct_upload),
+        UniqueAuth::External { .. } => (&clients.proxied, &clients.proxied_upload),
+    };
+    let knowledge_base =
+        UniqueKnowledgeBase::new(unique_settings(tenant), api.clone(), upload.clone())?;
+    Ok(SyncCycle::new(
+        tenant_context(tenant, diagnostics),
+        confluence,
+        knowledge_base,
+    ))
+}
+
+/// The settings the sync itself needs.
+pub fn tenant_context(tenant: &TenantConfig, diagnostics: DiagnosticsPolicy) -> TenantContext {
+    let attachments = &tenant.ingestion.attachments;
+    TenantContext {
+        name: tenant.name.to_string(),
+        instance_type: tenant.confluence.instance_type(),
+        cloud_id: match &tenant.confluence.instance {
+            ConfluenceInstance::Cloud { cloud_id, .. } => Some(cloud_id.clone()),
+            ConfluenceInstance::DataCenter => None,
+        },
+        base_url: tenant.confluence.base_url.as_str().to_owned(),
+        root_scope_id: tenant.ingestion.scope_id.clone(),
+        key_format: tenant.ingestion.key_format,
+        ingest_single_label: tenant.confluence.ingest_single_label.as_str().to_owned(),
+        discovery: DiscoveryRules {
+            ingest_all_label: tenant.confluence.ingest_all_label.as_str().to_owned(),
+            max_items: tenant
+                .processing
+                .max_items_to_scan
+                .map(|max| max.get() as usize),
+            attachments: attachments.enabled.then(|| AttachmentRules {
+                allowed_mime_types: attachments.allowed_mime_types.clone(),
+                max_file_size_bytes: attachments.max_file_size_bytes(),
+            }),
+        },
+        concurrency: tenant.processing.concurrency.get() as usize,
+        store_internally: tenant.ingestion.store_internally,
+        page_ingestion_config: tenant.ingestion.page_ingestion_config.clone(),
+        image_ocr: attachments.image_ocr,
+        inline_images: tenant.inline_images(),
+        diagnostics,
+    }
+}
+
+fn confluence_settings(tenant: &TenantConfig) -> ConfluenceSettings {
+    let confluence = &tenant.confluence;
+    let base_url = confluence.base_url.as_str().to_owned();
+    let credentials = |client_id: &str, client_secret: &secrecy::SecretString| ClientCredentials {
+        client_id: client_id.to_owned(),
+        client_secret: client_secret.clone(),
+    };
+    let site = match (&confluence.instance, &confluence.auth) {
+        (
+            ConfluenceInstance::Cloud {
+                cloud_id,
+                api_gateway_url,
+            },
+            auth,
+        ) => Site::Cloud {
+            base_url,
+            api_gateway_url: api_gateway_url.as_str().to_owned(),
+            cloud_id: cloud_id.clone(),
+            credentials: match auth {
+                ConfluenceAuth::OAuth2lo {
+                    client_id,
+                    client_secret,
+                } => credentials(client_id, client_secret),
+                // Validation rejects PAT and basic auth on Cloud (§3.4).
+                ConfluenceAuth::Pat { .. } | ConfluenceAuth::Basic { .. } => {
+                    unreachable!("config validation allows only oauth_2lo on Cloud")
+                }
+            },
+        },
+        (ConfluenceInstance::DataCenter, auth) => Site::DataCenter {
+            base_url,
+            auth: match auth {
+                ConfluenceAuth::OAuth2lo {
+                    client_id,
+                    client_secret,
+                } => DataCenterAuth::OAuth2(credentials(client_id, client_secret)),
+                ConfluenceAuth::Pat { token } => DataCenterAuth::PersonalAccessToken(token.clone()),
+                ConfluenceAuth::Basic { username, password } => DataCenterAuth::Basic {
+                    username: username.clone(),
+                    password: password.clone(),
+                },
+            },
+        },
+    };
+    ConfluenceSettings::new(
+        site,
+        confluence.api_rate_limit_per_minute,
+        SyncLabels {
+            single: confluence.ingest_single_label.as_str().to_owned(),
+            all: confluence.ingest_all_label.as_str().to_owned(),
+        },
+        tenant.ingestion.attachments.enabled,
+    )
+}
+
+fn unique_settings(tenant: &TenantConfig) -> UniqueSettings {
+    let unique = &tenant.unique;
+    let auth = match &unique.auth {
+        UniqueAuth::ClusterLocal {
+            service_extra_headers,
+        } => AdapterUniqueAuth::ClusterLocal {
+            service_extra_headers: service_extra_headers.clone(),
+        },
+        UniqueAuth::External {
+            zitadel_oauth_token_url,
+            zitadel_project_id,
+            zitadel_client_id,
+            zitadel_client_secret,
+        } => AdapterUniqueAuth::External {
+            token_url: zitadel_oauth_token_url.url().clone(),
+            project_id: zitadel_project_id.clone(),
+            client_id: zitadel_client_id.clone(),
+            client_secret: zitadel_client_secret.clone(),
+        },
+    };
+    UniqueSettings {
+        ingestion_base_url: unique.ingestion_service_base_url.url().clone(),
+        scope_management_base_url: unique.scope_management_service_base_url.url().clone(),
+        auth,
+        rate_limit_per_minute: unique.api_rate_limit_per_minute,
+        max_concurrent_calls: DEFAULT_MAX_CONCURRENT_CALLS.max(
+            NonZeroUsize::new(tenant.processing.concurrency.get() as usize * 2)
+                .unwrap_or(DEFAULT_MAX_CONCURRENT_CALLS),
+        ),
+        request_timeout: HEADERS_TIMEOUT,
+    }
+}
