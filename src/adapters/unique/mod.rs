@@ -25,7 +25,9 @@ use std::sync::Arc;
 
 pub use auth::InvalidServiceHeader;
 pub use file_diff::CallContext;
-pub use settings::{DEFAULT_MAX_CONCURRENT_CALLS, SERVICE_ID, UniqueAuth, UniqueSettings};
+pub use settings::{
+    DEFAULT_MAX_CONCURRENT_CALLS, SERVICE_ID, UniqueAuth, UniqueRetries, UniqueSettings,
+};
 
 use self::{auth::Auth, settings::Endpoints, transport::Transport};
 
@@ -76,6 +78,7 @@ impl UniqueKnowledgeBase {
             settings.rate_limit_per_minute,
             settings.max_concurrent_calls,
             settings.request_timeout,
+            settings.retries,
         );
         Ok(UniqueKnowledgeBase {
             transport: Arc::new(transport),

@@ -12,7 +12,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use reqwest::{StatusCode, header::RETRY_AFTER};
 use tokio::sync::Semaphore;
 
-use super::auth::Auth;
+use super::{UniqueRetries, auth::Auth};
 use crate::{
     domain::backoff::parse_retry_after,
     ports::{ErrorKind, PortError},
@@ -52,6 +52,7 @@ pub(super) struct Transport {
     pub(super) limiters: Limiters,
     /// Per attempt, see [`UniqueSettings::request_timeout`](super::UniqueSettings::request_timeout).
     pub(super) request_timeout: Duration,
+    pub(super) retries: UniqueRetries,
     permits: Semaphore,
 }
 
@@ -62,12 +63,14 @@ impl Transport {
         per_minute: NonZeroU32,
         max_concurrent: NonZeroUsize,
         request_timeout: Duration,
+        retries: UniqueRetries,
     ) -> Self {
         Transport {
             api,
             auth,
             limiters: Limiters::new(per_minute),
             request_timeout,
+            retries,
             permits: Semaphore::new(max_concurrent.get()),
         }
     }
