@@ -29,6 +29,8 @@ mod cli;
 mod content_types;
 mod deletions;
 mod failures;
+mod faults;
+mod multi_cycle;
 
 mod ownership;
 mod purge;

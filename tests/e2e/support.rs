@@ -17,7 +17,7 @@ use confluence_connector::{
     app::{
         oneshot::{self, TenantOutcome},
         sync::{CycleReport, CycleResult, PlanReport, PurgeReport},
-        tenants::Retries,
+        tenants::{Retries, TenantCycle, build_cycle_with},
     },
     config::{self, LoadedConfig, Overrides},
     domain::backoff::RetryPolicy,
@@ -245,6 +245,20 @@ impl TestApp {
             TenantOutcome::Purged(report) => report,
             other => panic!("expected a purge, got {other:?}"),
         }
+    }
+
+    /// The tenant's cycle as `serve` holds it: built once and run many
+    /// times, so what it keeps in memory between cycles (failed updates to
+    /// retry, the Data Center instance id) carries over.
+    pub fn daemon_cycle(&self) -> TenantCycle {
+        let config = self.load();
+        build_cycle_with(
+            &config.tenants[0],
+            &HttpClients::loopback(),
+            config.process.diagnostics_policy,
+            &FAST_RETRIES,
+        )
+        .expect("the cycle builds")
     }
 
     pub async fn plan(&self) -> PlanReport {
