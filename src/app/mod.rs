@@ -3,7 +3,10 @@
 
 pub mod check_config;
 pub mod cli;
+pub mod demo;
 pub mod oneshot;
+pub mod progress;
+pub mod simulate;
 pub mod sync;
 pub mod tenants;
 
@@ -34,14 +37,8 @@ pub fn run(cli: Cli) -> ExitCode {
         None | Some(Command::Serve) => not_available_yet("serve", "Daemon"),
         Some(Command::Sync(args)) => oneshot::sync(&cli.global, &args),
         Some(Command::Plan(args)) => oneshot::plan(&cli.global, &args),
-        Some(Command::Demo(_)) => not_available_yet(
-            "demo",
-            "Embedded demo, terminal progress and the benchmark suite",
-        ),
-        Some(Command::Simulate(_)) => not_available_yet(
-            "simulate",
-            "Embedded demo, terminal progress and the benchmark suite",
-        ),
+        Some(Command::Demo(args)) => demo::run(&cli.global, &args),
+        Some(Command::Simulate(args)) => simulate::run(&cli.global, &args),
     }
 }
 

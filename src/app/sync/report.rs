@@ -88,6 +88,17 @@ impl ItemCounts {
     }
 }
 
+/// What the file-diff of one space found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpaceSummary {
+    pub space_key: String,
+    /// Items submitted to the file-diff (pages and tracked attachments).
+    pub discovered: usize,
+    pub new: usize,
+    pub updated: usize,
+    pub deleted: usize,
+}
+
 /// Everything a cycle did.
 #[derive(Debug, Clone)]
 pub struct CycleReport {
@@ -109,6 +120,8 @@ pub struct CycleReport {
     pub orphan_scopes_removed: usize,
     pub orphan_scope_failures: usize,
     pub orphan_files_removed: usize,
+    /// Per diffed space, in discovery order.
+    pub spaces: Vec<SpaceSummary>,
     pub duration: Duration,
 }
 
@@ -130,6 +143,7 @@ impl CycleReport {
             orphan_scopes_removed: 0,
             orphan_scope_failures: 0,
             orphan_files_removed: 0,
+            spaces: Vec::new(),
             duration: Duration::ZERO,
         }
     }
