@@ -85,6 +85,7 @@ async fn demo(args: &DemoArgs) -> Result<bool, String> {
         pages: args.pages,
         attachments: args.attachments,
         seed: args.seed,
+        big_attachment_mb: 0,
     };
     let workload = workload::generate(&spec);
     let settings = match flavor {

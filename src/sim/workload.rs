@@ -54,6 +54,10 @@ pub struct WorkloadSpec {
     /// Attachments per global space.
     pub attachments: u32,
     pub seed: u64,
+    /// When non-zero, the root page of the first space also carries one PDF
+    /// of this many MiB (generated on the fly by the simulator), for
+    /// streaming benchmarks; a tenant must raise `maxFileSizeMb` to take it.
+    pub big_attachment_mb: u64,
 }
 
 impl Default for WorkloadSpec {
@@ -63,6 +67,7 @@ impl Default for WorkloadSpec {
             pages: 20,
             attachments: 10,
             seed: 1,
+            big_attachment_mb: 0,
         }
     }
 }
@@ -262,6 +267,18 @@ pub fn generate(spec: &WorkloadSpec) -> Workload {
                 .attachments
                 .push(attachment);
         }
+        if s == 0 && spec.big_attachment_mb > 0 {
+            let size = spec.big_attachment_mb << 20;
+            let big = SimAttachment::new("att-big", "big.pdf", "application/pdf", size);
+            // Counted as expected: the tenant meant for it allows the size.
+            outcome.attachment_bytes += size;
+            outcome.attachments.insert((ids[0].clone(), big.id.clone()));
+            dataset
+                .page_mut(&ids[0])
+                .expect("the root page exists")
+                .attachments
+                .push(big);
+        }
         expected.insert(key, outcome);
     }
     // A personal space: labelled, but personal spaces are never discovered.
@@ -317,6 +334,7 @@ mod tests {
             pages: 40,
             attachments: 40,
             seed: 3,
+            big_attachment_mb: 0,
         };
         let one = generate(&spec);
         assert_eq!(one.dataset, generate(&spec).dataset);
