@@ -3,6 +3,7 @@
 
 pub mod check_config;
 pub mod cli;
+pub mod schemas;
 pub mod sync;
 pub mod tenants;
 
@@ -32,6 +33,7 @@ pub fn run(cli: Cli) -> ExitCode {
             "demo",
             "Embedded demo, terminal progress and the benchmark suite",
         ),
+        Some(Command::Schemas(args)) => schemas::run(&args),
         Some(Command::Simulate(_)) => not_available_yet(
             "simulate",
             "Embedded demo, terminal progress and the benchmark suite",
