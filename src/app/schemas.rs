@@ -267,26 +267,22 @@ fn update(args: &SchemasUpdateArgs) -> Result<u8, String> {
         .filter(|finding| is_accepted(&inputs.accepted, finding).is_none())
         .collect();
     let applied = compare::apply(&mut inputs.subset, to_apply);
-
-    let original = fs::read_to_string(&inputs.subset_path)
-        .map_err(|e| format!("{}: cannot read: {e}", inputs.subset_path.display()))?;
-    let body = serde_yaml::to_string(&inputs.subset)
-        .map_err(|e| format!("{}: cannot serialise: {e}", inputs.subset_path.display()))?;
-    // serde_yaml keeps no comments; the file's header comment (provenance
-    // and leniency rules) is carried over, the rest is in `description`s.
-    let header: String = original
-        .lines()
-        .take_while(|line| line.starts_with('#'))
-        .map(|line| format!("{line}\n"))
-        .collect();
-    fs::write(&inputs.subset_path, format!("{header}{body}"))
-        .map_err(|e| format!("{}: cannot write: {e}", inputs.subset_path.display()))?;
+    // Rewriting drops comments, so an unchanged subset is not rewritten.
+    if applied > 0 {
+        write_subset(&inputs)?;
+    }
 
     let after = compare_inputs(&inputs, &args.strip_prefix)?;
     let (text, remaining) = render(&inputs, &after);
     println!(
-        "{}: applied {applied} edit(s) from {}",
-        inputs.subset_name, inputs.upstream_name
+        "{}: applied {applied} edit(s) from {}{}",
+        inputs.subset_name,
+        inputs.upstream_name,
+        if applied == 0 {
+            "; file left unchanged"
+        } else {
+            ""
+        }
     );
     print!("{text}");
     if remaining > 0 {
@@ -299,4 +295,21 @@ fn update(args: &SchemasUpdateArgs) -> Result<u8, String> {
     } else {
         exit::FAILURE
     })
+}
+
+/// Writes the edited subset back in place.
+fn write_subset(inputs: &Inputs) -> Result<(), String> {
+    let original = fs::read_to_string(&inputs.subset_path)
+        .map_err(|e| format!("{}: cannot read: {e}", inputs.subset_path.display()))?;
+    let body = serde_yaml::to_string(&inputs.subset)
+        .map_err(|e| format!("{}: cannot serialise: {e}", inputs.subset_path.display()))?;
+    // serde_yaml keeps no comments; the file's header comment (provenance
+    // and leniency rules) is carried over, the rest is in `description`s.
+    let header: String = original
+        .lines()
+        .take_while(|line| line.starts_with('#'))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    fs::write(&inputs.subset_path, format!("{header}{body}"))
+        .map_err(|e| format!("{}: cannot write: {e}", inputs.subset_path.display()))
 }
