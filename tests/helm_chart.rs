@@ -531,3 +531,202 @@ fn helm_renders_the_monitoring_objects_with_the_fixed_and_new_alerts() {
     }
     assert!(!text.contains("nodejs_eventloop"));
 }
+
+/// Generic keys of the `base` library (PROTOCOL §14.3 table D) that an
+/// operator's file may set, all at once.
+const LIBRARY_KEYS: &str = r#"
+global:
+  image:
+    registry: registry.corp.example
+image:
+  tag: 3.1.0
+  digest: sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+  useDigest: true
+imagePullSecrets: [regcred, {name: other}]
+strategy:
+  type: RollingUpdate
+  rollingUpdate: {maxSurge: 0, maxUnavailable: 1}
+minReadySeconds: 5
+lifecycle:
+  preStop:
+    exec: {command: ["/bin/sh", "-c", "sleep 2"]}
+pdb: {maxUnavailable: 1}
+podAnnotations: {team: search}
+nodeSelector: {pool: connectors}
+tolerations: [{key: dedicated, operator: Equal, value: connectors, effect: NoSchedule}]
+affinity: {}
+priorityClassName: low
+envSecrets: {EXTRA_TOKEN: abc}
+extraEnvCM: [shared-env]
+extraEnvSecrets: [confluence-connector-v2-secret]
+envVars:
+  - name: CONFLUENCE_PAT
+    valueFrom: {secretKeyRef: {name: confluence-connector-v2-secret, key: CONFLUENCE_PAT_DC}}
+env:
+  OPTIONAL_FLAG: {value: "on", if: true}
+  SKIPPED_FLAG: {value: "on", if: false}
+secretProvider:
+  tenantId: 00000000-0000-0000-0000-000000000000
+  userAssignedIdentityID: 11111111-1111-1111-1111-111111111111
+  vaults:
+    kv-connectors:
+      ZITADEL_CLIENT_SECRET: zitadel-client-secret
+service: {enabled: true}
+prometheus:
+  serviceMonitor: {enabled: true}
+  additionalAlerts:
+    ConfluenceConnectorConfluenceThrottled: null
+    additionalLabels: {team: search}
+  defaultAlerts:
+    argocd: {enabled: true}
+    kubernetesApplication: {disabled: [KubePodNotReady], customRules: {MyRule: {expr: "vector(1)", for: 1m}}}
+deployment:
+  initContainers:
+    - name: wait
+      image: busybox
+      command: ["true"]
+extraManifests:
+  - apiVersion: v1
+    kind: ConfigMap
+    metadata: {name: extra}
+    data: {a: b}
+networkPolicy:
+  enabled: true
+  egress:
+    - toCIDR: [10.0.0.0/8]
+proxyConfig:
+  enabled: true
+  authMode: ssl_tls
+  host: proxy.corp.example
+  port: 8443
+  protocol: https
+  sslCertPath: /app/proxy-certs/client.crt
+  sslKeyPath: /app/proxy-certs/client.key
+  sslCaBundlePath: /app/proxy-certs/ca.crt
+  headers: '{"X-Team":"search"}'
+"#;
+
+#[test]
+fn helm_renders_the_generic_library_keys() {
+    let Some(helm) = helm_or_skip("helm_renders_the_generic_library_keys") else {
+        return;
+    };
+    let dir = TempDir::new().unwrap();
+    let extra = dir.path().join("library-keys.yaml");
+    fs::write(&extra, LIBRARY_KEYS).unwrap();
+    let errors = schema_errors(&merged_values(&{
+        let mut values = pat_values();
+        helm_merge(&mut values, &serde_yaml::from_str(LIBRARY_KEYS).unwrap());
+        values
+    }));
+    assert!(errors.is_empty(), "{errors:#?}");
+
+    let values = chart_dir().join("ci/data-center-pat-values.yaml");
+    let rendered = template(
+        &helm,
+        &values,
+        &[
+            "-f",
+            extra.to_str().unwrap(),
+            "--api-versions",
+            "monitoring.coreos.com/v1",
+        ],
+    );
+    assert!(rendered.ok, "{}", rendered.stderr);
+    let docs = documents(&rendered.stdout);
+    let deployment = find(&docs, "Deployment", "confluence-connector").unwrap();
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(
+        container["image"],
+        "registry.corp.example/unique-ag/connectors/services/confluence-connector:3.1.0\
+         @sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+    );
+    assert_eq!(deployment["spec"]["strategy"]["type"], "RollingUpdate");
+    let env_from: Vec<&str> = container["envFrom"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|source| {
+            source["configMapRef"]["name"]
+                .as_str()
+                .or_else(|| source["secretRef"]["name"].as_str())
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        env_from,
+        [
+            "confluence-connector-env",
+            "confluence-connector-env",
+            "shared-env",
+            "confluence-connector-v2-secret",
+            "confluence-connector-kv-connectors",
+        ]
+    );
+    let env_names: Vec<&str> = container["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    for name in [
+        "PROXY_SSL_CERT_PATH",
+        "PROXY_SSL_CA_BUNDLE_PATH",
+        "PROXY_HEADERS",
+        "CONFLUENCE_PAT",
+    ] {
+        assert!(
+            env_names.contains(&name),
+            "{name} missing from {env_names:?}"
+        );
+    }
+    let env = find(&docs, "ConfigMap", "confluence-connector-env").unwrap();
+    assert_eq!(env["data"]["OPTIONAL_FLAG"], "on");
+    assert!(
+        env["data"].get("SKIPPED_FLAG").is_none(),
+        "`if: false` emits nothing"
+    );
+
+    assert!(find(&docs, "PodDisruptionBudget", "confluence-connector").is_some());
+    assert!(
+        find(
+            &docs,
+            "SecretProviderClass",
+            "confluence-connector-kv-connectors"
+        )
+        .is_some()
+    );
+    assert!(find(&docs, "ServiceMonitor", "confluence-connector").is_some());
+    assert!(find(&docs, "PodMonitor", "confluence-connector").is_none());
+    assert!(
+        find(&docs, "ConfigMap", "extra").is_some(),
+        "extraManifests"
+    );
+
+    let rule = find(&docs, "PrometheusRule", "confluence-connector").unwrap();
+    let connector_rules = rule["spec"]["groups"][0]["rules"].as_array().unwrap();
+    assert!(
+        connector_rules
+            .iter()
+            .all(|r| r["alert"] != "ConfluenceConnectorConfluenceThrottled"),
+        "an alert set to null is dropped"
+    );
+    assert!(
+        connector_rules
+            .iter()
+            .all(|r| r["labels"]["team"] == "search")
+    );
+
+    let policy = find(&docs, "CiliumNetworkPolicy", "confluence-connector").unwrap();
+    let text = policy.to_string();
+    // Derived egress: the Data Center host and the proxy, plus the operator's rule.
+    assert!(
+        text.contains("\"matchName\":\"confluence.ci-example.com\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("\"matchName\":\"proxy.corp.example\""),
+        "{text}"
+    );
+    assert!(text.contains("10.0.0.0/8"), "{text}");
+}
