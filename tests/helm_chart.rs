@@ -638,7 +638,7 @@ fn helm_renders_the_generic_library_keys() {
     let container = &deployment["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(
         container["image"],
-        "registry.corp.example/unique-ag/connectors/services/confluence-connector:3.1.0\
+        "registry.corp.example/unique-ag/connectors/services/confluence-connector-rs:3.1.0\
          @sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
     );
     assert_eq!(deployment["spec"]["strategy"]["type"], "RollingUpdate");
