@@ -358,6 +358,54 @@ fn our_cloud_subset_matches_the_published_v1_document() {
 }
 
 #[test]
+fn our_data_center_subset_matches_the_published_v1_document_without_wiki() {
+    let Some(v1) = published_v1() else { return };
+    let dir = TempDir::new().unwrap();
+    let upstream = write_json(dir.path(), "v1.json", &v1);
+    let subset = repo().join("schemas/confluence-dc.yaml");
+    let args = |strip: &str| {
+        run(&[
+            "schemas",
+            "check",
+            "--upstream",
+            path_str(&upstream),
+            "--subset",
+            path_str(&subset),
+            "--strip-prefix",
+            strip,
+        ])
+    };
+    let outcome = args("/wiki");
+    assert_eq!(
+        outcome.code,
+        Some(0),
+        "{}{}",
+        outcome.stdout,
+        outcome.stderr
+    );
+    assert!(
+        outcome.stdout.contains("4 operation(s) matched"),
+        "{}",
+        outcome.stdout
+    );
+    // Without the prefix mapping nothing would be compared: a usage error,
+    // never a pass.
+    let unmapped = args("");
+    assert_eq!(
+        unmapped.code,
+        Some(2),
+        "{}{}",
+        unmapped.stdout,
+        unmapped.stderr
+    );
+    assert!(
+        unmapped.stderr.contains("--strip-prefix /wiki"),
+        "{}",
+        unmapped.stderr
+    );
+}
+
+#[test]
 fn a_renamed_parameter_and_a_removed_field_in_the_published_document_are_reported_and_updated() {
     let Some(mut v1) = published_v1() else { return };
     let search = &mut v1["paths"]["/wiki/rest/api/content/search"]["get"];

@@ -152,13 +152,29 @@ fn read_deviations(path: &Path, explicit: bool) -> Result<Deviations, String> {
 }
 
 fn compare_inputs(inputs: &Inputs, strip_prefix: &str) -> Result<Report, String> {
-    compare::compare(&inputs.subset, &inputs.upstream, strip_prefix).map_err(|e| {
+    let report = compare::compare(&inputs.subset, &inputs.upstream, strip_prefix).map_err(|e| {
         format!(
             "{} vs {}: {e}",
             inputs.subset_path.display(),
             inputs.upstream_name
         )
-    })
+    })?;
+    // A check that compares nothing must not pass as "nothing changed".
+    if report
+        .operations
+        .iter()
+        .all(|op| op.coverage == Coverage::NotCovered)
+    {
+        return Err(format!(
+            "no operation of {} is under the API roots of {} ({}); pick the document that \
+             describes these operations, or map its paths with --strip-prefix \
+             (`--strip-prefix /wiki` for the Data Center subset)",
+            inputs.subset_path.display(),
+            inputs.upstream_name,
+            report.upstream_roots.join(", ")
+        ));
+    }
+    Ok(report)
 }
 
 fn is_accepted<'a>(accepted: &'a [Deviation], finding: &Finding) -> Option<&'a Deviation> {
