@@ -372,10 +372,16 @@ fn helm_renders_the_env_config_map_of_the_reference() {
         return;
     };
     let values = chart_dir().join("ci/data-center-pat-values.yaml");
-    let rendered = template(&helm, &values, &[]);
+    // Helm reads file numbers as float64; a whole one must not become `1e+06`.
+    let dir = TempDir::new().unwrap();
+    let numbers = dir.path().join("numbers.yaml");
+    fs::write(&numbers, "env:\n  BIG_NUMBER: 1000000\n  RATIO: 0.25\n").unwrap();
+    let rendered = template(&helm, &values, &["-f", numbers.to_str().unwrap()]);
     assert!(rendered.ok, "{}", rendered.stderr);
     let docs = documents(&rendered.stdout);
     let env = find(&docs, "ConfigMap", "confluence-connector-env").expect("env ConfigMap");
+    assert_eq!(env["data"]["BIG_NUMBER"], "1000000");
+    assert_eq!(env["data"]["RATIO"], "0.25");
     assert_eq!(
         env["data"]["TENANT_CONFIG_PATH_PATTERN"],
         "/app/tenant-configs/*-tenant-config.yaml"

@@ -207,15 +207,28 @@ dropped the setting.
 {{- end }}
 {{- end -}}
 
+{{/*
+A value as env text. Helm reads YAML numbers as float64, and Go prints a
+whole float64 such as 1000000 as "1e+06": whole numbers are printed as
+integers instead.
+*/}}
+{{- define "cc.envString" -}}
+{{- if and (kindIs "float64" .) (eq . (float64 (int64 .))) -}}
+{{- int64 . -}}
+{{- else -}}
+{{- toString . -}}
+{{- end -}}
+{{- end -}}
+
 {{/* Env ConfigMap data: values tpl-evaluated and stringified; {value, if} emits only when `if` is truthy. */}}
 {{- define "cc.envData" -}}
 {{- range $k, $v := .Values.env }}
 {{- if kindIs "map" $v }}
 {{- if $v.if }}
-{{ $k }}: {{ tpl (toString $v.value) $ | quote }}
+{{ $k }}: {{ tpl (include "cc.envString" $v.value) $ | quote }}
 {{- end }}
 {{- else }}
-{{ $k }}: {{ tpl (toString $v) $ | quote }}
+{{ $k }}: {{ tpl (include "cc.envString" $v) $ | quote }}
 {{- end }}
 {{- end }}
 {{- end -}}
@@ -230,7 +243,7 @@ dropped the setting.
 - name: PROXY_HOST
   value: {{ $p.host | quote }}
 - name: PROXY_PORT
-  value: {{ $p.port | toString | quote }}
+  value: {{ include "cc.envString" $p.port | quote }}
 - name: PROXY_PROTOCOL
   value: {{ $p.protocol | quote }}
 {{- end }}
