@@ -853,6 +853,8 @@ impl Context<'_, '_> {
     }
 
     /// Walks our schema and checks each field against upstream's.
+    /// `at` is our schema's pointer (for edits), `prefix` + `path` its
+    /// human location; a struct for them would only rename the arguments.
     #[allow(clippy::too_many_arguments)]
     fn fields(
         &mut self,
