@@ -736,3 +736,42 @@ fn helm_renders_the_generic_library_keys() {
     );
     assert!(text.contains("10.0.0.0/8"), "{text}");
 }
+
+#[test]
+fn helm_notes_warn_about_the_reference_alert_expression() {
+    let Some(helm) = helm_or_skip("helm_notes_warn_about_the_reference_alert_expression") else {
+        return;
+    };
+    let chart = chart_dir();
+    let values = chart.join("ci/data-center-pat-values.yaml");
+    // A client-side dry run renders NOTES.txt without a cluster.
+    let install = |extra: &[&str]| {
+        let mut args = vec![
+            "install",
+            "cc",
+            chart.to_str().unwrap(),
+            "--dry-run=client",
+            "-f",
+            values.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        helm_run(&helm, &args)
+    };
+    let plain = install(&[]);
+    assert!(plain.ok, "{}", plain.stderr);
+    assert!(!plain.stdout.contains("WARNING"), "{}", plain.stdout);
+
+    let stale = install(&[
+        "--set",
+        "prometheus.additionalAlerts.ConfluenceConnectorUniqueAPIErrors.expr=\
+         rate(cfc_unique_rest_api_request_duration_seconds_count[5m]) > 0",
+    ]);
+    assert!(stale.ok, "{}", stale.stderr);
+    assert!(
+        stale.stdout.contains(
+            "WARNING: prometheus.additionalAlerts.ConfluenceConnectorUniqueAPIErrors.expr queries cfc_unique_rest_api_*"
+        ),
+        "{}",
+        stale.stdout
+    );
+}
