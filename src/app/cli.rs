@@ -46,6 +46,9 @@ pub enum Command {
     Demo(DemoArgs),
     /// Run the built-in simulators as a standalone process.
     Simulate(SimulateArgs),
+    /// Compare or refresh the API subsets in `schemas/` against a published
+    /// OpenAPI document.
+    Schemas(SchemasArgs),
 }
 
 #[derive(Debug, Args)]
@@ -114,6 +117,61 @@ pub struct SimulateArgs {
     /// secrets are `os.environ/` references; the start-up line lists them).
     #[arg(long, value_name = "PATH")]
     pub tenant_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SchemasArgs {
+    #[command(subcommand)]
+    pub command: SchemasCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SchemasCommand {
+    /// Report every operation, parameter and field the subset relies on
+    /// that changed or vanished upstream (exit 1 if any did).
+    Check(SchemasCheckArgs),
+    /// Rewrite the subset from the upstream document for the operations it
+    /// lists (see schemas/README.md for what is kept and what is taken).
+    Update(SchemasUpdateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SchemasCheckArgs {
+    /// The full published OpenAPI 3 document (JSON or YAML).
+    #[arg(long, value_name = "FILE")]
+    pub upstream: PathBuf,
+    /// Our subset to check.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "schemas/confluence-cloud.yaml"
+    )]
+    pub subset: PathBuf,
+    /// Removed from the start of every upstream path before matching
+    /// (`/wiki` to check the Data Center subset against Cloud's v1 document).
+    #[arg(long, value_name = "PREFIX", default_value = "")]
+    pub strip_prefix: String,
+    /// Accepted deliberate differences; default `upstream-deviations.yaml`
+    /// beside the subset.
+    #[arg(long, value_name = "FILE")]
+    pub deviations: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SchemasUpdateArgs {
+    /// The full published OpenAPI 3 document (JSON or YAML).
+    #[arg(long, value_name = "FILE")]
+    pub upstream: PathBuf,
+    /// Our subset to rewrite in place.
+    #[arg(long, value_name = "FILE")]
+    pub subset: PathBuf,
+    /// Removed from the start of every upstream path before matching.
+    #[arg(long, value_name = "PREFIX", default_value = "")]
+    pub strip_prefix: String,
+    /// Accepted deliberate differences (kept as they are); default
+    /// `upstream-deviations.yaml` beside the subset.
+    #[arg(long, value_name = "FILE")]
+    pub deviations: Option<PathBuf>,
 }
 
 #[cfg(test)]

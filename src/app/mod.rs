@@ -6,6 +6,7 @@ pub mod cli;
 pub mod demo;
 pub mod oneshot;
 pub mod progress;
+pub mod schemas;
 pub mod simulate;
 pub mod sync;
 pub mod tenants;
@@ -38,6 +39,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Sync(args)) => oneshot::sync(&cli.global, &args),
         Some(Command::Plan(args)) => oneshot::plan(&cli.global, &args),
         Some(Command::Demo(args)) => demo::run(&cli.global, &args),
+        Some(Command::Schemas(args)) => schemas::run(&args),
         Some(Command::Simulate(args)) => simulate::run(&cli.global, &args),
     }
 }
