@@ -3,6 +3,7 @@
 
 pub mod check_config;
 pub mod cli;
+pub mod serve;
 pub mod sync;
 pub mod tenants;
 
@@ -25,7 +26,7 @@ pub mod exit {
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Some(Command::CheckConfig(args)) => check_config::run(&cli.global, &args),
-        None | Some(Command::Serve) => not_available_yet("serve", "Daemon"),
+        None | Some(Command::Serve) => serve::run(&cli.global),
         Some(Command::Sync(_)) => not_available_yet("sync", "Sync engine"),
         Some(Command::Plan(_)) => not_available_yet("plan", "Sync engine"),
         Some(Command::Demo(_)) => not_available_yet(

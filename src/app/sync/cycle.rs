@@ -115,6 +115,7 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
             report.new += space.diff.new.len();
             report.updated += space.diff.updated.len();
             report.moved += space.diff.moved.len();
+            report.diff_deleted += space.diff.deleted.len();
         }
 
         let work = select_work(&spaces);

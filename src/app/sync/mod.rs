@@ -24,7 +24,7 @@ use serde_json::Value;
 
 pub use plan::{PlanReport, SpacePlan};
 pub use purge::{PurgeOutcome, PurgeReport};
-pub use report::{CycleReport, CycleResult, ItemCounts, SkipReason};
+pub use report::{CycleReport, CycleResult, ItemCounts, ItemResult, SkipReason};
 
 use crate::{
     domain::{discovery::DiscoveryRules, keys::KeyFormat, model::InstanceType},

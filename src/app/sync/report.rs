@@ -99,6 +99,9 @@ pub struct CycleReport {
     pub new: usize,
     pub updated: usize,
     pub moved: usize,
+    /// Keys the file-diffs reported deleted (before the deletion guards and
+    /// the key → id lookup), for `cfc_file_diff_events_total`.
+    pub diff_deleted: usize,
     /// Deletions Unique confirmed, and those it did not.
     pub deleted: usize,
     pub delete_failures: usize,
@@ -122,6 +125,7 @@ impl CycleReport {
             new: 0,
             updated: 0,
             moved: 0,
+            diff_deleted: 0,
             deleted: 0,
             delete_failures: 0,
             pages: ItemCounts::default(),
