@@ -232,7 +232,8 @@ impl Daemon {
             tokio::runtime::Handle::current(),
         )
         .map_err(StartError::Thread)?;
-        info!(http = %http_addr, metrics = ?metrics_addr.map(|a| a.to_string()), tenants = scheduled.len(), "serving");
+        let metrics_text = metrics_addr.map_or_else(|| "none".to_owned(), |addr| addr.to_string());
+        info!(http = %http_addr, metrics = %metrics_text, tenants = scheduled.len(), "serving");
 
         let scheduler = Arc::new(Scheduler {
             metrics: Arc::clone(&metrics),
