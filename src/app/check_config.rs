@@ -15,40 +15,22 @@ use serde_json::{Value as Json, json};
 
 use super::{
     cli::{GlobalArgs, OutputArgs},
-    exit,
+    exit, load_config,
 };
 use crate::{
     config::{
-        self, ConfluenceAuth, ConfluenceInstance, KeyFormat, LoadedConfig, MetricsExporter,
-        Overrides, ProcessConfig, Proxy, ProxyAuth, TenantConfig, UniqueAuth,
+        ConfluenceAuth, ConfluenceInstance, KeyFormat, LoadedConfig, MetricsExporter,
+        ProcessConfig, Proxy, ProxyAuth, TenantConfig, UniqueAuth,
     },
-    telemetry::{self, DiagnosticsPolicy},
+    telemetry::DiagnosticsPolicy,
 };
 
 const REDACTED: &str = "[Redacted]";
 
 pub fn run(global: &GlobalArgs, args: &OutputArgs) -> ExitCode {
-    let lookup = |name: &str| std::env::var(name).ok();
-    let overrides = Overrides {
-        config_glob: global.config_glob.clone(),
-        log_level: global.log_level.clone(),
-    };
-    // Before loading, so that load warnings are logged.
-    let (level, format) = config::log_settings(lookup, &overrides);
-    telemetry::init(level, format);
-
-    let config = match config::load(lookup, &overrides) {
+    let config = match load_config(global) {
         Ok(config) => config,
-        Err(errors) => {
-            for error in &errors {
-                eprintln!("error: {error}");
-            }
-            eprintln!(
-                "check-config: {} configuration error(s) found",
-                errors.len()
-            );
-            return ExitCode::from(exit::CONFIG);
-        }
+        Err(code) => return code,
     };
     let output = if args.json {
         json_summary(&config).to_string()

@@ -3,13 +3,19 @@
 
 pub mod check_config;
 pub mod cli;
+pub mod oneshot;
 pub mod serve;
 pub mod sync;
 pub mod tenants;
 
 use std::process::ExitCode;
 
-use cli::{Cli, Command};
+use cli::{Cli, Command, GlobalArgs};
+
+use crate::{
+    config::{self, LoadedConfig, Overrides},
+    telemetry,
+};
 
 /// Exit codes of PROTOCOL §2.4.
 pub mod exit {
@@ -27,8 +33,8 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Some(Command::CheckConfig(args)) => check_config::run(&cli.global, &args),
         None | Some(Command::Serve) => serve::run(&cli.global),
-        Some(Command::Sync(_)) => not_available_yet("sync", "Sync engine"),
-        Some(Command::Plan(_)) => not_available_yet("plan", "Sync engine"),
+        Some(Command::Sync(args)) => oneshot::sync(&cli.global, &args),
+        Some(Command::Plan(args)) => oneshot::plan(&cli.global, &args),
         Some(Command::Demo(_)) => not_available_yet(
             "demo",
             "Embedded demo, terminal progress and the benchmark suite",
@@ -38,6 +44,27 @@ pub fn run(cli: Cli) -> ExitCode {
             "Embedded demo, terminal progress and the benchmark suite",
         ),
     }
+}
+
+/// Sets up logging (stderr) from the environment and the global flags, then
+/// loads the configuration as every subcommand does; on errors prints each
+/// of them and returns exit status 2.
+pub fn load_config(global: &GlobalArgs) -> Result<LoadedConfig, ExitCode> {
+    let lookup = |name: &str| std::env::var(name).ok();
+    let overrides = Overrides {
+        config_glob: global.config_glob.clone(),
+        log_level: global.log_level.clone(),
+    };
+    // Before loading, so that load warnings are logged.
+    let (level, format) = config::log_settings(lookup, &overrides);
+    telemetry::init(level, format);
+    config::load(lookup, &overrides).map_err(|errors| {
+        for error in &errors {
+            eprintln!("error: {error}");
+        }
+        eprintln!("{} configuration error(s) found", errors.len());
+        ExitCode::from(exit::CONFIG)
+    })
 }
 
 /// Subcommands that later issues deliver refuse to run rather than pretend

@@ -13,20 +13,37 @@ use crate::{
         http::transport::{HEADERS_TIMEOUT, HttpClients},
         unique::{
             DEFAULT_MAX_CONCURRENT_CALLS, InvalidServiceHeader, UniqueAuth as AdapterUniqueAuth,
-            UniqueKnowledgeBase, UniqueSettings,
+            UniqueKnowledgeBase, UniqueRetries, UniqueSettings,
         },
     },
     app::sync::{SyncCycle, TenantContext},
     config::{ConfluenceAuth, ConfluenceInstance, TenantConfig, UniqueAuth},
-    domain::{attachment::AttachmentRules, discovery::DiscoveryRules},
+    domain::{attachment::AttachmentRules, backoff::RetryPolicy, discovery::DiscoveryRules},
     telemetry::DiagnosticsPolicy,
 };
 
 /// A tenant's cycle over the real adapters.
 pub type TenantCycle = SyncCycle<ConfluenceAdapter, UniqueKnowledgeBase>;
 
-/// Builds the cycle of `tenant`. `clients` carries the process-wide
-/// transport settings (proxy, CAs, timeouts).
+/// The retry schedules of a tenant's adapters. The daemon and the CLI use
+/// [`Retries::PRODUCTION`] (PROTOCOL §5.12, §6.4); tests and benchmarks
+/// that inject faults shorten the waits so a retry costs milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Retries {
+    pub confluence: RetryPolicy,
+    pub unique: UniqueRetries,
+}
+
+impl Retries {
+    pub const PRODUCTION: Retries = Retries {
+        confluence: RetryPolicy::CONFLUENCE,
+        unique: UniqueRetries::PRODUCTION,
+    };
+}
+
+/// Builds the cycle of `tenant` with the production retry schedules.
+/// `clients` carries the process-wide transport settings (proxy, CAs,
+/// timeouts).
 ///
 /// # Errors
 /// A `serviceExtraHeaders` entry is not a valid HTTP header (config
@@ -36,15 +53,33 @@ pub fn build_cycle(
     clients: &HttpClients,
     diagnostics: DiagnosticsPolicy,
 ) -> Result<TenantCycle, InvalidServiceHeader> {
-    let confluence = ConfluenceAdapter::new(clients.proxied.clone(), confluence_settings(tenant));
+    build_cycle_with(tenant, clients, diagnostics, &Retries::PRODUCTION)
+}
+
+/// [`build_cycle`] with chosen retry schedules.
+///
+/// # Errors
+/// As for [`build_cycle`].
+pub fn build_cycle_with(
+    tenant: &TenantConfig,
+    clients: &HttpClients,
+    diagnostics: DiagnosticsPolicy,
+    retries: &Retries,
+) -> Result<TenantCycle, InvalidServiceHeader> {
+    let mut settings = confluence_settings(tenant);
+    settings.retry_policy = retries.confluence;
+    let confluence = ConfluenceAdapter::new(clients.proxied.clone(), settings);
     // §2.2: cluster-local Unique traffic is direct, external goes through
     // the proxy like Confluence traffic.
     let (api, upload) = match tenant.unique.auth {
         UniqueAuth::ClusterLocal { .. } => (&clients.direct, &clients.direct_upload),
         UniqueAuth::External { .. } => (&clients.proxied, &clients.proxied_upload),
     };
-    let knowledge_base =
-        UniqueKnowledgeBase::new(unique_settings(tenant), api.clone(), upload.clone())?;
+    let knowledge_base = UniqueKnowledgeBase::new(
+        unique_settings(tenant, retries.unique),
+        api.clone(),
+        upload.clone(),
+    )?;
     Ok(SyncCycle::new(
         tenant_context(tenant, diagnostics),
         confluence,
@@ -141,7 +176,7 @@ fn confluence_settings(tenant: &TenantConfig) -> ConfluenceSettings {
     )
 }
 
-fn unique_settings(tenant: &TenantConfig) -> UniqueSettings {
+fn unique_settings(tenant: &TenantConfig, retries: UniqueRetries) -> UniqueSettings {
     let unique = &tenant.unique;
     let auth = match &unique.auth {
         UniqueAuth::ClusterLocal {
@@ -171,5 +206,6 @@ fn unique_settings(tenant: &TenantConfig) -> UniqueSettings {
                 .unwrap_or(DEFAULT_MAX_CONCURRENT_CALLS),
         ),
         request_timeout: HEADERS_TIMEOUT,
+        retries,
     }
 }

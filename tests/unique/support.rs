@@ -5,7 +5,10 @@ use std::{collections::BTreeMap, num::NonZeroU32, num::NonZeroUsize, time::Durat
 use confluence_connector::{
     adapters::{
         http::transport::HttpClients,
-        unique::{DEFAULT_MAX_CONCURRENT_CALLS, UniqueAuth, UniqueKnowledgeBase, UniqueSettings},
+        unique::{
+            DEFAULT_MAX_CONCURRENT_CALLS, UniqueAuth, UniqueKnowledgeBase, UniqueRetries,
+            UniqueSettings,
+        },
     },
     ports::{
         KnowledgeBase,
@@ -113,6 +116,7 @@ pub fn adapter_settings(sim: &UniqueSimHandle) -> UniqueSettings {
         rate_limit_per_minute: NonZeroU32::new(100_000).unwrap(),
         max_concurrent_calls: DEFAULT_MAX_CONCURRENT_CALLS,
         request_timeout: Duration::from_secs(30),
+        retries: UniqueRetries::PRODUCTION,
     }
 }
 

@@ -20,7 +20,6 @@ use crate::{
         generated::unique_ingestion::{Client, types},
         http::retry::with_retries,
     },
-    domain::backoff::RetryPolicy,
     ports::{
         ErrorKind, PortError,
         knowledge_base::{FileDiff, FileDiffRequest},
@@ -101,7 +100,7 @@ pub(super) async fn file_diff(
     };
     let context = format!("file-diff of `{}`", request.partial_key);
     transport.auth.prepare().await?;
-    let answer = with_retries(&RetryPolicy::UNIQUE_FILE_DIFF, |_| {
+    let answer = with_retries(&transport.retries.file_diff, |_| {
         transport.auth.authorized(|credentials| {
             let client = Client::new_with_client(
                 base_url,

@@ -14,7 +14,6 @@ use super::{
 };
 use crate::{
     adapters::http::retry::with_retries,
-    domain::backoff::RetryPolicy,
     ports::{ErrorKind, PortError},
 };
 
@@ -64,7 +63,7 @@ pub(super) async fn execute<Q: GraphQLQuery>(
     match retry {
         Retry::Idempotent => {
             transport.auth.prepare().await?;
-            with_retries(&RetryPolicy::IDEMPOTENT_CALLS, attempt).await
+            with_retries(&transport.retries.idempotent_calls, attempt).await
         }
         Retry::Never => attempt(0).await,
     }

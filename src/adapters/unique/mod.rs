@@ -28,7 +28,9 @@ use std::sync::Arc;
 pub use auth::InvalidServiceHeader;
 pub use file_diff::CallContext;
 pub use health::{GraphqlPing, PingFailure};
-pub use settings::{DEFAULT_MAX_CONCURRENT_CALLS, SERVICE_ID, UniqueAuth, UniqueSettings};
+pub use settings::{
+    DEFAULT_MAX_CONCURRENT_CALLS, SERVICE_ID, UniqueAuth, UniqueRetries, UniqueSettings,
+};
 pub use transport::CallRecorder;
 
 use self::{auth::Auth, settings::Endpoints, transport::Transport};
@@ -82,6 +84,7 @@ impl UniqueKnowledgeBase {
             settings.rate_limit_per_minute,
             settings.max_concurrent_calls,
             settings.request_timeout,
+            settings.retries,
             recorder,
         );
         Ok(UniqueKnowledgeBase {

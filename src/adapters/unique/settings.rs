@@ -10,6 +10,8 @@ use std::{
 use secrecy::SecretString;
 use url::Url;
 
+use crate::domain::backoff::RetryPolicy;
+
 /// Default bound on concurrent Unique API calls (GraphQL and file-diff) of
 /// one tenant. The sync issues about `processing.concurrency` calls at a
 /// time (each item's register and finalize are sequential), and the
@@ -46,6 +48,26 @@ pub struct UniqueSettings {
     /// Uploads have none: a large stream may take longer, and the client's
     /// connect and read timeouts still apply.
     pub request_timeout: Duration,
+    /// Retry schedules ([`UniqueRetries::PRODUCTION`] unless a test or
+    /// benchmark shortens them).
+    pub retries: UniqueRetries,
+}
+
+/// The retry schedules of the Unique calls that are retried at all (§6.4):
+/// the file-diff, and idempotent GraphQL calls.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UniqueRetries {
+    pub file_diff: RetryPolicy,
+    pub idempotent_calls: RetryPolicy,
+}
+
+impl UniqueRetries {
+    /// §6.4: file-diff 3 s, 6 s, 12 s; idempotent calls as Confluence GETs,
+    /// at most 3 retries.
+    pub const PRODUCTION: UniqueRetries = UniqueRetries {
+        file_diff: RetryPolicy::UNIQUE_FILE_DIFF,
+        idempotent_calls: RetryPolicy::IDEMPOTENT_CALLS,
+    };
 }
 
 /// How the tenant authenticates to Unique (`unique.serviceAuthMode`).

@@ -14,7 +14,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use reqwest::{StatusCode, header::RETRY_AFTER};
 use tokio::sync::Semaphore;
 
-use super::auth::Auth;
+use super::{UniqueRetries, auth::Auth};
 use crate::{
     domain::backoff::parse_retry_after,
     ports::{ErrorKind, PortError},
@@ -78,6 +78,7 @@ pub(super) struct Transport {
     pub(super) limiters: Limiters,
     /// Per attempt, see [`UniqueSettings::request_timeout`](super::UniqueSettings::request_timeout).
     pub(super) request_timeout: Duration,
+    pub(super) retries: UniqueRetries,
     permits: Semaphore,
     pub(super) recorder: RecorderSlot,
 }
@@ -89,6 +90,7 @@ impl Transport {
         per_minute: NonZeroU32,
         max_concurrent: NonZeroUsize,
         request_timeout: Duration,
+        retries: UniqueRetries,
         recorder: RecorderSlot,
     ) -> Self {
         Transport {
@@ -96,6 +98,7 @@ impl Transport {
             auth,
             limiters: Limiters::new(per_minute),
             request_timeout,
+            retries,
             permits: Semaphore::new(max_concurrent.get()),
             recorder,
         }

@@ -72,6 +72,21 @@ pub(super) struct Work<'a> {
     pub attachments: Vec<WorkItem<'a, AttachmentItem>>,
 }
 
+impl Work<'_> {
+    /// Full content keys of every selected item.
+    fn keys(&self) -> HashSet<String> {
+        let pages = self
+            .pages
+            .iter()
+            .map(|work| work.partial_key.content_key(&ItemKey::page(&work.item.id)));
+        let attachments = self.attachments.iter().map(|work| {
+            work.partial_key
+                .content_key(&ItemKey::attachment(&work.item.page_id, &work.item.meta.id))
+        });
+        pages.chain(attachments).collect()
+    }
+}
+
 impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
     /// Runs one cycle. Never panics on remote errors: every failure ends up
     /// in the report's result.
@@ -118,11 +133,13 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
             report.diff_deleted += space.diff.deleted.len();
         }
 
-        let work = select_work(&spaces);
+        let retried = self.failed_updates();
+        let work = select_work(&spaces, &retried);
         if !work.pages.is_empty() || !work.attachments.is_empty() {
             let scopes = self.ensure_space_scopes(&root_path, &work).await?;
             self.ingest(&work, &scopes, report, observer).await;
         }
+        self.keep_failed_updates_among(&work.keys());
 
         self.delete_vanished(&spaces, report, observer).await;
         observer.phase(tenant, Phase::CleaningUp);
@@ -321,8 +338,10 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
     }
 }
 
-/// §9.6: the new and updated items of each space.
-pub(super) fn select_work<'a>(spaces: &'a [SpaceDiff<'a>]) -> Work<'a> {
+/// §9.6: the new and updated items of each space, plus discovered items
+/// whose update failed in an earlier cycle of this process (`retried`, full
+/// keys), which count as updated.
+pub(super) fn select_work<'a>(spaces: &'a [SpaceDiff<'a>], retried: &HashSet<String>) -> Work<'a> {
     let mut work = Work {
         pages: Vec::new(),
         attachments: Vec::new(),
@@ -330,15 +349,17 @@ pub(super) fn select_work<'a>(spaces: &'a [SpaceDiff<'a>]) -> Work<'a> {
     for space in spaces {
         let new: HashSet<&str> = space.diff.new.iter().map(String::as_str).collect();
         let updated: HashSet<&str> = space.diff.updated.iter().map(String::as_str).collect();
+        let partial_key = &space.partial_key;
         let is_new = |key: &ItemKey| {
-            let key = key.to_string();
-            if new.contains(key.as_str()) {
+            let relative = key.to_string();
+            if new.contains(relative.as_str()) {
                 Some(true)
             } else {
-                updated.contains(key.as_str()).then_some(false)
+                (updated.contains(relative.as_str())
+                    || retried.contains(&partial_key.content_key(key)))
+                .then_some(false)
             }
         };
-        let partial_key = &space.partial_key;
         for &page in &space.group.pages {
             if let Some(is_new) = is_new(&ItemKey::page(&page.id)) {
                 work.pages.push(WorkItem {

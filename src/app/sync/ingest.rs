@@ -264,6 +264,9 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
             kb.finalize_content(upsert, &registered.read_url).await
         }
         .await;
+        if !is_new {
+            self.note_update(&upsert.key, outcome.is_ok());
+        }
         let err = match outcome {
             Ok(_) => return ItemResult::Success,
             Err(err) => err,
@@ -276,6 +279,9 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
                 .await;
             if let Some(cleanup) = deletion.error {
                 warn!(tenant = %self.tenant.name, key = %upsert.key, error = %cleanup, "cleanup of a failed registration failed");
+                // The half-registered item now looks current to the diff;
+                // the next cycle re-ingests it like a failed update.
+                self.note_update(&upsert.key, false);
             }
         }
         if err.kind() == ErrorKind::NotFound {

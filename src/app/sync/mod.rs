@@ -13,8 +13,9 @@ mod purge;
 mod report;
 
 use std::{
+    collections::HashSet,
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicBool, Ordering},
     },
     time::Duration,
@@ -118,6 +119,13 @@ pub struct SyncCycle<C, K> {
     confluence: C,
     knowledge_base: K,
     running: AtomicBool,
+    /// Full keys of updates that failed after their registration. Unique
+    /// stamps `updatedAt` at registration, so the next file-diff would no
+    /// longer report such an item as updated although its new bytes never
+    /// landed (the old version is kept, ours §9.8). The next cycle of this
+    /// process re-ingests them whatever the diff says. In memory only, like
+    /// the health window (§13 #25): a restart forgets them.
+    failed_updates: Mutex<HashSet<String>>,
 }
 
 /// Clears the re-entrancy flag when the cycle ends, however it ends.
@@ -136,6 +144,7 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
             confluence,
             knowledge_base,
             running: AtomicBool::new(false),
+            failed_updates: Mutex::new(HashSet::new()),
         }
     }
 
@@ -149,6 +158,30 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
 
     pub fn knowledge_base(&self) -> &K {
         &self.knowledge_base
+    }
+
+    /// A copy of the keys whose update failed after registration.
+    fn failed_updates(&self) -> HashSet<String> {
+        self.failed_updates.lock().expect("not poisoned").clone()
+    }
+
+    /// Records how an update of `key` that got past registration ended.
+    fn note_update(&self, key: &str, landed: bool) {
+        let mut failed = self.failed_updates.lock().expect("not poisoned");
+        if landed {
+            failed.remove(key);
+        } else {
+            failed.insert(key.to_owned());
+        }
+    }
+
+    /// Forgets failed updates of items this cycle did not select (gone from
+    /// Confluence, or deleted in Unique and so new again).
+    fn keep_failed_updates_among(&self, selected: &HashSet<String>) {
+        self.failed_updates
+            .lock()
+            .expect("not poisoned")
+            .retain(|key| selected.contains(key));
     }
 
     /// Sets the re-entrancy flag, or `None` when a cycle (or purge) of this

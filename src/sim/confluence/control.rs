@@ -102,8 +102,10 @@ pub enum Quirk {
     /// Cloud: answers carry `X-RateLimit-Limit/Remaining/Reset` for a points
     /// quota of [`SimSettings::points_quota`]; requests over it get 429.
     PointsQuotaHeaders,
-    /// Cloud: a search expanding `body.storage` that would return a page
-    /// marked `body_expansion_fails` answers 500 for the whole request.
+    /// A search expanding `body.storage` that would return a page marked
+    /// `body_expansion_fails` answers 500 for the whole request (seen on
+    /// Cloud); so does a Data Center content-by-id fetch of such a page, so
+    /// that one page's body can fail on both flavours.
     BodyExpansionFailure,
     /// Cloud: v1 `_links.next` is relative to `/wiki` (starts `/rest/…`), as
     /// real Cloud answers are; off, it starts with `/wiki/` (PROTOCOL §5.1).

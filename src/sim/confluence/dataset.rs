@@ -234,6 +234,21 @@ impl Dataset {
         self.pages.len() != before
     }
 
+    /// The page with this id, to edit between cycles (body, version,
+    /// labels, space, parent, attachments).
+    pub fn page_mut(&mut self, id: &str) -> Option<&mut SimPage> {
+        self.pages.iter_mut().find(|p| p.id == id)
+    }
+
+    /// Removes a space and every page in it (a space deleted in
+    /// Confluence); returns whether the space existed.
+    pub fn remove_space(&mut self, key: &str) -> bool {
+        let before = self.spaces.len();
+        self.spaces.retain(|s| s.key != key);
+        self.pages.retain(|p| p.space_key != key);
+        self.spaces.len() != before
+    }
+
     pub fn spaces(&self) -> &[SimSpace] {
         &self.spaces
     }

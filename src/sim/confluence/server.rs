@@ -485,8 +485,7 @@ fn search(state: &mut SimState, sim: &Shared, params: &SearchParams) -> Response
         .filter(|p| query.matches(dataset, p))
         .collect();
     let expands_body = expand.has("body.storage");
-    if sim.settings.flavor == Flavor::Cloud
-        && expands_body
+    if expands_body
         && state.quirk(Quirk::BodyExpansionFailure)
         && matches.iter().any(|p| p.body_expansion_fails)
     {
@@ -646,6 +645,13 @@ async fn dc_content_by_id(
     sim.serve(Route::ContentById, &headers, |state, sim| {
         let expand = Expand::parse(params.expand.as_deref());
         match state.dataset.page_by_id(&id) {
+            Some(page)
+                if page.body_expansion_fails
+                    && expand.has("body.storage")
+                    && state.quirk(Quirk::BodyExpansionFailure) =>
+            {
+                error(500, "body expansion failed")
+            }
             Some(page) => axum::Json(render_content(state, sim, page, &expand)).into_response(),
             None => error(
                 404,

@@ -94,6 +94,10 @@ pub enum UniqueFault {
     Delay(Duration),
     /// Answer `302 Found` pointing elsewhere; nothing is executed.
     Redirect,
+    /// File-diff only: answer as if `fileList` had been empty, so every
+    /// stored key comes back `deleted` (a server that lost or mis-filtered
+    /// the submission; what the deletion guards exist for). Changes nothing.
+    DiffIgnoresSubmission,
 }
 
 impl UniqueFault {

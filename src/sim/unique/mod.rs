@@ -155,6 +155,27 @@ impl UniqueSimHandle {
         self.shared.state().seed_scope(scope);
     }
 
+    /// Sets a scope's external id directly (no access check), e.g. to mark
+    /// the seeded root as owned before a run.
+    ///
+    /// # Panics
+    /// When the scope does not exist.
+    pub fn set_external_id(&self, scope_id: &str, external_id: Option<&str>) {
+        self.shared
+            .state()
+            .seed_external_id(scope_id, external_id.map(str::to_owned));
+    }
+
+    /// Grants the service user `accesses` on a scope, as earlier cycles'
+    /// self-grants would have (e.g. before a purge, which grants nothing).
+    ///
+    /// # Panics
+    /// When the scope does not exist.
+    pub fn grant_service_user(&self, scope_id: &str, accesses: &[AccessType]) {
+        let user = self.shared.settings.service_user_id.clone();
+        self.shared.state().seed_grants(scope_id, &user, accesses);
+    }
+
     /// Adds finalized content with its bytes; returns its id.
     ///
     /// # Panics

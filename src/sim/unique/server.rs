@@ -203,7 +203,7 @@ async fn short_circuit(fault: Option<&UniqueFault>, shared: &Shared) -> Option<R
             tokio::time::sleep(*wait).await;
             None
         }
-        UniqueFault::ErrorAfterData => None,
+        UniqueFault::ErrorAfterData | UniqueFault::DiffIgnoresSubmission => None,
     }
 }
 
@@ -313,9 +313,8 @@ async fn file_diff(
     if let Some(refusal) = shared.refuse_unauthenticated(&headers) {
         return refusal;
     }
-    if let Some(answer) =
-        short_circuit(shared.take_fault(Operation::FileDiff).as_ref(), &shared).await
-    {
+    let fault = shared.take_fault(Operation::FileDiff);
+    if let Some(answer) = short_circuit(fault.as_ref(), &shared).await {
         return answer;
     }
     let request: FileDiffRequest = match serde_json::from_slice(&body) {
@@ -328,8 +327,12 @@ async fn file_diff(
                 .into_response();
         }
     };
-    let items: Vec<DiffItem> = request
-        .file_list
+    let submitted = if fault == Some(UniqueFault::DiffIgnoresSubmission) {
+        Vec::new()
+    } else {
+        request.file_list
+    };
+    let items: Vec<DiffItem> = submitted
         .into_iter()
         .map(|entry| DiffItem {
             key: entry.key,

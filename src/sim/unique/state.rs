@@ -791,6 +791,24 @@ impl State {
 
     /// # Panics
     /// When the id is taken or the parent does not exist (test setup bug).
+    pub fn seed_external_id(&mut self, scope_id: &str, external_id: Option<String>) {
+        self.scope_mut(scope_id)
+            .unwrap_or_else(|| panic!("seed: scope {scope_id} does not exist"))
+            .external_id = external_id;
+    }
+
+    pub fn seed_grants(&mut self, scope_id: &str, user: &str, accesses: &[AccessType]) {
+        let scope = self
+            .scope_mut(scope_id)
+            .unwrap_or_else(|| panic!("seed: scope {scope_id} does not exist"));
+        for access in accesses {
+            let grant = (user.to_owned(), *access);
+            if !scope.grants.contains(&grant) {
+                scope.grants.push(grant);
+            }
+        }
+    }
+
     pub fn seed_scope(&mut self, seed: SeedScope) {
         assert!(
             self.scope(&seed.id).is_none(),

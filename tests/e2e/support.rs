@@ -1,0 +1,446 @@
+//! `spawn_app()`-style set-up for end-to-end cycles: both embedded
+//! simulators on 127.0.0.1, a tenant file written to a temporary directory
+//! (the §12 harness defaults), and the configuration loaded exactly as the
+//! binary loads it. Cycles run through `app::oneshot::sync_tenants`, the code
+//! behind `confluence-connector sync`.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    path::PathBuf,
+    process::Output,
+    time::Duration,
+};
+
+use confluence_connector::{
+    adapters::http::transport::HttpClients,
+    adapters::unique::UniqueRetries,
+    app::{
+        oneshot::{self, TenantOutcome},
+        sync::{CycleReport, CycleResult, PlanReport, PurgeReport},
+        tenants::{Retries, TenantCycle, build_cycle_with},
+    },
+    config::{self, LoadedConfig, Overrides},
+    domain::backoff::RetryPolicy,
+    sim::{
+        confluence::{
+            ConfluenceSim, Dataset, Flavor, SimAttachment, SimHandle, SimSettings, SimSpace,
+        },
+        unique::{
+            ContentSnapshot, SeedContent, SeedScope, UniqueSim, UniqueSimHandle, UniqueSimSettings,
+            UniqueSnapshot,
+        },
+    },
+};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tempfile::TempDir;
+
+pub const TENANT: &str = "tenant1";
+pub const ROOT: &str = "root-scope-id";
+pub const SINGLE: &str = "ai-ingest";
+pub const ALL: &str = "ai-ingest-all";
+/// Unique's clock during tests: after the datasets' default page version
+/// (`2026-05-01`), before the versions tests give edited pages.
+pub const UNIQUE_NOW: &str = "2026-06-01T00:00:00.000Z";
+
+/// The production schedules' shape (attempt counts, `Retry-After`
+/// honoured) with millisecond waits, so injected faults keep tests fast.
+pub const FAST_RETRIES: Retries = Retries {
+    confluence: RetryPolicy {
+        max_retries: 5,
+        base: Duration::from_millis(5),
+        cap: Duration::from_millis(40),
+        retry_after_cap: Duration::from_secs(2),
+        jitter: 0.2,
+    },
+    unique: UniqueRetries {
+        file_diff: RetryPolicy {
+            max_retries: 3,
+            base: Duration::from_millis(5),
+            cap: Duration::from_millis(40),
+            retry_after_cap: Duration::from_secs(2),
+            jitter: 0.2,
+        },
+        idempotent_calls: RetryPolicy {
+            max_retries: 3,
+            base: Duration::from_millis(5),
+            cap: Duration::from_millis(40),
+            retry_after_cap: Duration::from_secs(2),
+            jitter: 0.2,
+        },
+    },
+};
+
+/// Both simulators and the tenant file pointed at them.
+pub struct TestApp {
+    pub confluence: SimHandle,
+    pub unique: UniqueSimHandle,
+    dir: TempDir,
+    env: HashMap<String, String>,
+    /// The tenant file as JSON, written as YAML before every run.
+    pub tenant_file: Value,
+}
+
+/// Starts the simulators (Confluence of `flavor` serving `dataset`, Unique
+/// cluster-local with the root `/Confluence`) and writes the §12 harness
+/// tenant file.
+pub async fn spawn_app(flavor: Flavor, dataset: Dataset) -> TestApp {
+    let settings = match flavor {
+        Flavor::Cloud => SimSettings::cloud(),
+        Flavor::DataCenter => SimSettings::data_center(),
+    };
+    spawn_app_with(settings, dataset, UniqueSimSettings::cluster_local()).await
+}
+
+pub async fn spawn_app_with(
+    confluence: SimSettings,
+    dataset: Dataset,
+    unique: UniqueSimSettings,
+) -> TestApp {
+    let flavor = confluence.flavor;
+    let confluence = ConfluenceSim::start(confluence, dataset)
+        .await
+        .expect("Confluence simulator starts");
+    let unique = UniqueSim::start(unique.keep_bodies_up_to(4 << 20))
+        .await
+        .expect("Unique simulator starts");
+    unique.set_now(Some(UNIQUE_NOW));
+    unique.seed_scope(SeedScope::new(ROOT, "Confluence"));
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut env = HashMap::new();
+    env.insert(
+        "TENANT_CONFIG_PATH_PATTERN".to_owned(),
+        format!("{}/*-tenant-config.yaml", dir.path().display()),
+    );
+    env.insert("CONFLUENCE_CLIENT_SECRET".to_owned(), "secret".to_owned());
+    env.insert("CONFLUENCE_PAT".to_owned(), "pat-token".to_owned());
+    env.insert("OTEL_METRICS_EXPORTER".to_owned(), "none".to_owned());
+    let tenant_file = tenant_file(flavor, &confluence, &unique);
+    TestApp {
+        confluence,
+        unique,
+        dir,
+        env,
+        tenant_file,
+    }
+}
+
+/// The §12 harness tenant: labels `ai-ingest`/`ai-ingest-all`, root
+/// `root-scope-id`, allowlist pdf/jpeg/png/text, 50 MiB, concurrency 4,
+/// OCR off, attachments on, inlining off, current keys, stored internally.
+fn tenant_file(flavor: Flavor, confluence: &SimHandle, unique: &UniqueSimHandle) -> Value {
+    let confluence_section = match flavor {
+        Flavor::Cloud => json!({
+            "instanceType": "cloud",
+            "baseUrl": "https://tenant1.atlassian.net",
+            "cloudId": confluence.settings().cloud_id,
+            "apiGatewayUrl": confluence.gateway_url(),
+            "auth": {"mode": "oauth_2lo", "clientId": "client", "clientSecret": "os.environ/CONFLUENCE_CLIENT_SECRET"},
+        }),
+        Flavor::DataCenter => json!({
+            "instanceType": "data-center",
+            "baseUrl": confluence.base_url(),
+            "auth": {"mode": "pat", "token": "os.environ/CONFLUENCE_PAT"},
+        }),
+    };
+    let mut confluence_section = confluence_section;
+    let extra = json!({
+        "apiRateLimitPerMinute": 60000,
+        "ingestSingleLabel": SINGLE,
+        "ingestAllLabel": ALL,
+    });
+    merge(&mut confluence_section, extra);
+    json!({
+        "status": "active",
+        "confluence": confluence_section,
+        "unique": {
+            "serviceAuthMode": "cluster_local",
+            "serviceExtraHeaders": {"x-company-id": "test-company-id", "x-user-id": "header-user-id"},
+            "ingestionServiceBaseUrl": unique.ingestion_base_url(),
+            "scopeManagementServiceBaseUrl": unique.scope_management_base_url(),
+            "apiRateLimitPerMinute": 60000,
+        },
+        "processing": {"concurrency": 4},
+        "ingestion": {
+            "scopeId": ROOT,
+            "storeInternally": "enabled",
+            "attachments": {
+                "mode": "enabled",
+                "allowedMimeTypes": ["application/pdf", "image/jpeg", "image/png", "text/plain"],
+                "maxFileSizeMb": 50,
+                "imageOcr": "disabled",
+            },
+        },
+    })
+}
+
+/// Deep-merges `patch` into `target` (objects merge, anything else replaces).
+pub fn merge(target: &mut Value, patch: Value) {
+    match (target, patch) {
+        (Value::Object(target), Value::Object(patch)) => {
+            for (key, value) in patch {
+                merge(target.entry(key).or_insert(Value::Null), value);
+            }
+        }
+        (target, patch) => *target = patch,
+    }
+}
+
+impl TestApp {
+    pub fn flavor(&self) -> Flavor {
+        self.confluence.flavor()
+    }
+
+    /// Changes the tenant file for the next runs (deep merge).
+    pub fn configure(&mut self, patch: Value) {
+        merge(&mut self.tenant_file, patch);
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join(format!("{TENANT}-tenant-config.yaml"))
+    }
+
+    fn write_config(&self) {
+        let yaml = serde_yaml::to_string(&self.tenant_file).expect("tenant file serializes");
+        std::fs::write(self.config_path(), yaml).expect("tenant file is written");
+    }
+
+    /// Loads the configuration as the binary does (from this app's
+    /// environment, never the process's).
+    pub fn load(&self) -> LoadedConfig {
+        self.write_config();
+        let env = self.env.clone();
+        config::load(move |name| env.get(name).cloned(), &Overrides::default())
+            .unwrap_or_else(|errors| panic!("the tenant file is valid: {errors}"))
+    }
+
+    /// One `sync` pass over the tenant.
+    pub async fn sync(&self) -> TenantOutcome {
+        let config = self.load();
+        let tenants = oneshot::select_tenants(&config, None).expect("tenant selected");
+        let mut outcomes =
+            oneshot::sync_tenants(&config, &tenants, &HttpClients::loopback(), &FAST_RETRIES).await;
+        assert_eq!(outcomes.len(), 1);
+        outcomes.remove(0)
+    }
+
+    /// One cycle of the (active) tenant.
+    pub async fn cycle(&self) -> CycleReport {
+        match self.sync().await {
+            TenantOutcome::Synced(report) => report,
+            other => panic!("expected a sync cycle, got {other:?}"),
+        }
+    }
+
+    /// One cycle that must succeed.
+    pub async fn successful_cycle(&self) -> CycleReport {
+        let report = self.cycle().await;
+        assert_eq!(report.result, CycleResult::Success, "{report:#?}");
+        report
+    }
+
+    /// One purge of the (deleted) tenant.
+    pub async fn purge(&self) -> PurgeReport {
+        match self.sync().await {
+            TenantOutcome::Purged(report) => report,
+            other => panic!("expected a purge, got {other:?}"),
+        }
+    }
+
+    /// The tenant's cycle as `serve` holds it: built once and run many
+    /// times, so what it keeps in memory between cycles (failed updates to
+    /// retry, the Data Center instance id) carries over.
+    pub fn daemon_cycle(&self) -> TenantCycle {
+        let config = self.load();
+        build_cycle_with(
+            &config.tenants[0],
+            &HttpClients::loopback(),
+            config.process.diagnostics_policy,
+            &FAST_RETRIES,
+        )
+        .expect("the cycle builds")
+    }
+
+    pub async fn plan(&self) -> PlanReport {
+        let config = self.load();
+        let tenants = oneshot::select_tenants(&config, None).expect("tenant selected");
+        let mut plans =
+            oneshot::plan_tenants(&config, &tenants, &HttpClients::loopback(), &FAST_RETRIES).await;
+        let (_, plan) = plans.remove(0);
+        plan.expect("plan succeeds").expect("active tenant")
+    }
+
+    /// Runs the real binary with `args`, this app's environment and tenant
+    /// directory (the simulators keep serving from this process).
+    pub fn run_binary(&self, args: &[&str]) -> Output {
+        self.write_config();
+        std::process::Command::new(env!("CARGO_BIN_EXE_confluence-connector"))
+            .args(args)
+            .env_clear()
+            .envs(&self.env)
+            .env("LOG_LEVEL", "warn")
+            .output()
+            .expect("the binary runs")
+    }
+
+    pub fn snapshot(&self) -> UniqueSnapshot {
+        self.unique.snapshot()
+    }
+
+    /// Adds content to Unique as a previous sync would have left it.
+    pub fn seed_content(&self, content: SeedContent) -> String {
+        self.unique.seed_content(content)
+    }
+
+    /// Stops both simulators; every test ends here. The connector never
+    /// writes to Confluence, so only GETs (and token POSTs) arrived.
+    pub async fn finish(self) {
+        assert_eq!(
+            self.confluence.counters().non_get,
+            0,
+            "only GET requests (and token POSTs) reach Confluence"
+        );
+        self.confluence.shutdown().await;
+        self.unique.shutdown().await;
+    }
+}
+
+/// The partial key of the harness space `space-1`/`SP` (or another).
+pub fn key(space_id: &str, space_key: &str, item: &str) -> String {
+    format!("{TENANT}/{space_id}_{space_key}/{item}")
+}
+
+/// The harness space on each flavor: Data Center space ids are numbers
+/// (served as JSON numbers, coerced to decimal strings by the adapter).
+pub fn space_id(flavor: Flavor) -> &'static str {
+    match flavor {
+        Flavor::Cloud => "space-1",
+        Flavor::DataCenter => "1001",
+    }
+}
+
+pub fn sp(flavor: Flavor, item: &str) -> String {
+    key(space_id(flavor), "SP", item)
+}
+
+pub fn root_mark(flavor: Flavor) -> &'static str {
+    match flavor {
+        Flavor::Cloud => "confc:cloud:cloud-1",
+        Flavor::DataCenter => "confc:data-center:dc-instance-1",
+    }
+}
+
+/// Hex SHA-256 of bytes.
+pub fn sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Hex SHA-256 of what the Confluence simulator serves for `attachment`.
+pub fn attachment_sha256(attachment: &SimAttachment) -> String {
+    attachment
+        .content()
+        .sha256()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The stored content at `key`, which must exist, be finalized and carry
+/// its bytes.
+pub fn stored<'a>(snapshot: &'a UniqueSnapshot, key: &str) -> &'a ContentSnapshot {
+    let content = snapshot
+        .content(key)
+        .unwrap_or_else(|| panic!("{key} is stored; keys: {:?}", snapshot.content_keys()));
+    assert!(content.finalized, "{key} is finalized");
+    assert!(content.blob.is_some(), "{key} has its bytes");
+    content
+}
+
+/// The stored page HTML at `key`.
+pub fn html<'a>(snapshot: &'a UniqueSnapshot, key: &str) -> &'a str {
+    stored(snapshot, key)
+        .blob
+        .as_ref()
+        .and_then(|blob| blob.text())
+        .unwrap_or_else(|| panic!("{key} has a kept UTF-8 body"))
+}
+
+/// Scope path → external id, for exact comparisons.
+pub fn scopes(snapshot: &UniqueSnapshot) -> BTreeMap<String, Option<String>> {
+    snapshot
+        .scopes
+        .iter()
+        .map(|scope| (scope.path.clone(), scope.external_id.clone()))
+        .collect()
+}
+
+/// Content keys, sorted, owned.
+pub fn keys(snapshot: &UniqueSnapshot) -> Vec<String> {
+    snapshot
+        .content_keys()
+        .into_iter()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Sorted owned strings.
+pub fn sorted<I, S>(items: I) -> Vec<String>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    let mut items: Vec<String> = items.into_iter().map(Into::into).collect();
+    items.sort();
+    items
+}
+
+/// The §12 harness space `SP` ("Space One") with the flavour's id.
+pub fn harness_space(flavor: Flavor) -> SimSpace {
+    SimSpace::new(space_id(flavor), "SP", "Space One")
+}
+
+/// A dataset holding only the harness space.
+pub fn dataset(flavor: Flavor) -> Dataset {
+    Dataset::new().space(harness_space(flavor))
+}
+
+/// The web URL the connector sends for page `id` of the harness site.
+pub fn page_url(app: &TestApp, space_key: &str, id: &str) -> String {
+    match app.flavor() {
+        Flavor::Cloud => {
+            format!("https://tenant1.atlassian.net/wiki/spaces/{space_key}/pages/{id}")
+        }
+        Flavor::DataCenter => format!(
+            "{}/pages/viewpage.action?pageId={id}",
+            app.confluence.base_url()
+        ),
+    }
+}
+
+pub fn source_kind(flavor: Flavor) -> &'static str {
+    match flavor {
+        Flavor::Cloud => "ATLASSIAN_CONFLUENCE_CLOUD",
+        Flavor::DataCenter => "ATLASSIAN_CONFLUENCE_ONPREM",
+    }
+}
+
+/// The space scope external id of the harness tenant.
+pub fn space_mark(space_id: &str, space_key: &str) -> String {
+    format!("confc:{TENANT}:{space_id}:{space_key}")
+}
+
+/// Content keys that received bytes, one entry per accepted upload, in
+/// arrival order (blob slots are named `{content key}/{n}`).
+pub fn uploaded_keys(snapshot: &UniqueSnapshot) -> Vec<String> {
+    snapshot
+        .uploads
+        .iter()
+        .map(|upload| {
+            let (key, _slot) = upload.key.rsplit_once('/').expect("slot suffix");
+            key.to_owned()
+        })
+        .collect()
+}
