@@ -291,6 +291,45 @@ async fn health_goes_down_with_unique_faults_and_recovers_when_they_stop() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_confluence_fails_connectivity_and_only_its_own_tenant() {
+    let daemon = World::new(Setup {
+        with_unreachable_tenant: true,
+        // `down` keeps retrying; the test need not wait for its cycle.
+        drain_timeout: Duration::from_millis(500),
+        ..Setup::default()
+    })
+    .await
+    .start()
+    .await;
+    let body = daemon
+        .wait_for_health("connectivity down for `down` only", |status, body| {
+            status == 503 && body["error"]["connectivity"].is_object()
+        })
+        .await;
+    let entries = &body["error"]["connectivity"]["confluence"];
+    assert!(
+        entries
+            .as_array()
+            .unwrap()
+            .contains(&json!({"tenant": "down", "status": "unreachable", "error": "ECONNREFUSED"})),
+        "{body}"
+    );
+    assert!(
+        entries
+            .as_array()
+            .unwrap()
+            .contains(&json!({"tenant": "acme", "status": "reachable"})),
+        "{body}"
+    );
+    // The other tenant syncs regardless.
+    daemon
+        .wait_for_metrics("acme's cycle succeeded", |e| cycles(e, "success") >= 1.0)
+        .await;
+    let (_, world) = stop(daemon).await;
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn probe_and_scrape_answer_during_a_sync_and_ticks_meanwhile_are_skipped() {
     let world = World::new(Setup {
         cron: "* * * * * *".to_owned(),

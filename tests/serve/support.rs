@@ -35,6 +35,15 @@ pub const ROOT: &str = "root-scope-id";
 /// instance's so that its purge proceeds.
 pub const GONE_ROOT: &str = "gone-root-scope";
 
+/// Root scope of the active tenant `down`.
+pub const DOWN_ROOT: &str = "down-root-scope";
+
+/// A loopback port nothing listens on (bound, then released).
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("address").port()
+}
+
 /// Generous: the machine is shared and slow; assertions poll until then.
 pub const DEADLINE: Duration = Duration::from_secs(90);
 
@@ -74,6 +83,9 @@ pub struct Setup {
     pub cron: String,
     /// Also run the deleted tenant `gone`.
     pub with_deleted_tenant: bool,
+    /// Also run the active Data Center tenant `down`, whose Confluence
+    /// refuses connections (nothing listens on its port).
+    pub with_unreachable_tenant: bool,
     /// Extra environment (e.g. `HEALTH_SYNC_HISTORY_SIZE`).
     pub env: Vec<(&'static str, String)>,
     pub dataset: Dataset,
@@ -86,6 +98,7 @@ impl Default for Setup {
             // Once a year: only the start-up cycle runs during a test.
             cron: "0 0 1 1 *".to_owned(),
             with_deleted_tenant: false,
+            with_unreachable_tenant: false,
             env: Vec::new(),
             dataset: dataset(),
             drain_timeout: Duration::from_secs(30),
@@ -136,7 +149,32 @@ impl World {
                 .seed_scope(SeedScope::new("gone-space", "OLD").parent(GONE_ROOT));
             world.write("gone-tenant-config.yaml", &world.gone_yaml());
         }
+        if world.setup.with_unreachable_tenant {
+            world.unique.seed_scope(SeedScope::new(DOWN_ROOT, "Down"));
+            world.write("down-tenant-config.yaml", &world.down_yaml(closed_port()));
+        }
         world
+    }
+
+    /// An active Data Center tenant on `port`.
+    fn down_yaml(&self, port: u16) -> String {
+        format!(
+            "confluence:
+  instanceType: data-center
+  baseUrl: http://127.0.0.1:{port}/confluence
+  auth:
+    mode: pat
+    token: os.environ/CONFLUENCE_PAT
+  apiRateLimitPerMinute: 100
+  ingestSingleLabel: ai-ingest
+  ingestAllLabel: ai-ingest-all
+{unique}processing:
+  scanIntervalCron: \"0 0 1 1 *\"
+ingestion:
+  scopeId: {DOWN_ROOT}
+",
+            unique = self.unique_yaml(),
+        )
     }
 
     fn write(&self, name: &str, text: &str) {

@@ -33,3 +33,24 @@ pub fn error_code(err: &reqwest::Error) -> &'static str {
     }
     "UNKNOWN"
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_refused_connection_is_econnrefused() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let client = crate::adapters::http::transport::HttpClients::loopback().direct;
+        let err = client
+            .get(format!("http://127.0.0.1:{port}/"))
+            .send()
+            .await
+            .expect_err("nothing listens");
+        assert_eq!(error_code(&err), "ECONNREFUSED");
+    }
+}

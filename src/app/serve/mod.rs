@@ -35,8 +35,8 @@ use self::{
 use super::{cli::GlobalArgs, exit, tenants};
 use crate::{
     adapters::http::transport::{HttpClients, TransportError},
-    config::{self, LoadedConfig, MetricsExporter, Overrides, ProcessConfig, TenantStatus},
-    telemetry::{self, metrics::Metrics},
+    config::{LoadedConfig, MetricsExporter, ProcessConfig, TenantStatus},
+    telemetry::metrics::Metrics,
 };
 
 /// How long shutdown waits for running cycles (ours, §9.1).
@@ -315,25 +315,10 @@ pub fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Send> {
 
 /// The `serve` subcommand (and the default without one).
 pub fn run(global: &GlobalArgs) -> ExitCode {
-    let lookup = |name: &str| std::env::var(name).ok();
-    let overrides = Overrides {
-        config_glob: global.config_glob.clone(),
-        log_level: global.log_level.clone(),
-    };
-    let (level, format) = config::log_settings(lookup, &overrides);
-    telemetry::init(level, format);
-    let config = match config::load(lookup, &overrides) {
+    // A configuration error stops the start with exit 2, errors printed.
+    let config = match super::load_config(global) {
         Ok(config) => config,
-        Err(errors) => {
-            for error in &errors {
-                eprintln!("error: {error}");
-            }
-            eprintln!(
-                "serve: {} configuration error(s); not starting",
-                errors.len()
-            );
-            return ExitCode::from(exit::CONFIG);
-        }
+        Err(code) => return code,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -346,7 +331,7 @@ pub fn run(global: &GlobalArgs) -> ExitCode {
             return ExitCode::from(exit::FAILURE);
         }
     };
-    let host = lookup(HTTP_HOST_VARIABLE);
+    let host = std::env::var(HTTP_HOST_VARIABLE).ok();
     let code = runtime.block_on(async {
         // Installed before anything starts, so an early signal is not lost.
         let signal = match shutdown_signal() {
