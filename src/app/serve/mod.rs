@@ -95,11 +95,19 @@ impl ServeOptions {
     }
 }
 
+/// The address to bind for `host`. A name with IPv4 and IPv6 addresses
+/// (the default `localhost`) binds its IPv4 one, which is what scrapers
+/// configured with `127.0.0.1` reach.
 fn resolve(host: &str, port: u16, setting: &'static str) -> Result<SocketAddr, StartError> {
-    (host, port)
+    let addrs: Vec<SocketAddr> = (host, port)
         .to_socket_addrs()
-        .ok()
-        .and_then(|mut addrs| addrs.next())
+        .map(Iterator::collect)
+        .unwrap_or_default();
+    addrs
+        .iter()
+        .find(|addr| addr.is_ipv4())
+        .or_else(|| addrs.first())
+        .copied()
         .ok_or_else(|| StartError::Resolve {
             setting,
             host: host.to_owned(),
@@ -237,7 +245,7 @@ impl Daemon {
 
         let scheduler = Arc::new(Scheduler {
             metrics: Arc::clone(&metrics),
-            history: health,
+            health,
             stop_scheduling: CancellationToken::new(),
             abandon: CancellationToken::new(),
             cycles: TaskTracker::new(),
@@ -362,4 +370,24 @@ pub fn run(global: &GlobalArgs) -> ExitCode {
     // Cycles abandoned at the drain deadline are cancelled here.
     runtime.shutdown_timeout(Duration::from_secs(1));
     ExitCode::from(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn localhost_binds_its_ipv4_address_and_bad_hosts_are_errors() {
+        let addr = resolve("localhost", 8081, "OTEL_EXPORTER_PROMETHEUS_HOST").unwrap();
+        assert_eq!(addr, "127.0.0.1:8081".parse::<SocketAddr>().unwrap());
+        assert_eq!(
+            resolve("0.0.0.0", 51350, "x").unwrap(),
+            "0.0.0.0:51350".parse::<SocketAddr>().unwrap()
+        );
+        let err = resolve("no such host.invalid", 1, "OTEL_EXPORTER_PROMETHEUS_HOST").unwrap_err();
+        assert!(
+            err.to_string().contains("OTEL_EXPORTER_PROMETHEUS_HOST"),
+            "{err}"
+        );
+    }
 }

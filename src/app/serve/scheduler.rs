@@ -45,7 +45,7 @@ pub struct ScheduledTenant {
 #[derive(Debug)]
 pub struct Scheduler {
     pub metrics: Arc<Metrics>,
-    pub history: Arc<super::health::Health>,
+    pub health: Arc<super::health::Health>,
     /// Stops scheduling (first step of shutdown).
     pub stop_scheduling: CancellationToken,
     /// Abandons cycles still running when the drain time is up.
@@ -58,7 +58,7 @@ pub struct Scheduler {
 
 impl Scheduler {
     fn history(&self) -> &SyncHistory {
-        &self.history.history
+        &self.health.history
     }
 
     /// The task of one tenant: a cycle now, then one per fire time.
