@@ -9,7 +9,9 @@ use std::{
 
 use confluence_connector::sim::unique::{Operation, UniqueFault};
 
-use super::support::{DEADLINE, Setup, World, assert_consistent, parse_exposition};
+use super::support::{
+    CLIENT_SECRET, DEADLINE, PAT, Setup, World, assert_consistent, parse_exposition,
+};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_confluence-connector");
 
@@ -132,16 +134,26 @@ async fn sigterm_mid_cycle_drains_and_exits_0_with_a_consistent_knowledge_base()
     assert_consistent(&snapshot);
     assert_eq!(snapshot.contents.len(), 8, "the cycle was drained, not cut");
     // Log lines of the cycle carry the tenant and the cycle id.
+    // The process has exited, so the reader thread ends at EOF: `iter`
+    // returns every remaining line.
     let rest: Vec<serde_json::Value> = log
-        .try_iter()
+        .iter()
         .chain(seen)
         .filter_map(|line| serde_json::from_str(&line).ok())
         .collect();
     assert!(
-        rest.iter()
-            .any(|l| l["tenantName"] == "acme" && l["cycle_id"].is_string()),
-        "no cycle log line with tenantName and cycle_id"
+        rest.iter().any(|l| l["tenantName"] == "acme"
+            && l["cycle_id"].is_string()
+            && l["phase"].is_string()),
+        "no cycle log line with tenantName, cycle_id and phase"
     );
+    for line in &rest {
+        let text = line.to_string();
+        assert!(
+            !text.contains(CLIENT_SECRET) && !text.contains(PAT),
+            "a secret reached the log: {text}"
+        );
+    }
     world.stop().await;
 }
 

@@ -35,6 +35,10 @@ pub const ROOT: &str = "root-scope-id";
 /// instance's so that its purge proceeds.
 pub const GONE_ROOT: &str = "gone-root-scope";
 
+/// Distinctive secrets, so a test can prove they never reach a log line.
+pub const CLIENT_SECRET: &str = "cs-7f3a9e41-never-logged";
+pub const PAT: &str = "pat-5c2d8b17-never-logged";
+
 /// Root scope of the active tenant `down`.
 pub const DOWN_ROOT: &str = "down-root-scope";
 
@@ -117,7 +121,10 @@ pub struct World {
 
 impl World {
     pub async fn new(setup: Setup) -> World {
-        let confluence = ConfluenceSim::start(SimSettings::cloud(), setup.dataset.clone())
+        let mut settings = SimSettings::cloud();
+        settings.auth.oauth_clients = vec![("client".to_owned(), CLIENT_SECRET.to_owned())];
+        settings.auth.personal_tokens = vec![PAT.to_owned()];
+        let confluence = ConfluenceSim::start(settings, setup.dataset.clone())
             .await
             .expect("Confluence simulator starts");
         let unique =
@@ -262,8 +269,8 @@ ingestion:
             ("OTEL_EXPORTER_PROMETHEUS_HOST", "127.0.0.1".to_owned()),
             ("OTEL_EXPORTER_PROMETHEUS_PORT", "0".to_owned()),
             ("HEALTH_CONNECTIVITY_TIMEOUT_MS", "5000".to_owned()),
-            ("CONFLUENCE_CLIENT_SECRET", "secret".to_owned()),
-            ("CONFLUENCE_PAT", "pat-token".to_owned()),
+            ("CONFLUENCE_CLIENT_SECRET", CLIENT_SECRET.to_owned()),
+            ("CONFLUENCE_PAT", PAT.to_owned()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
