@@ -190,6 +190,19 @@ async fn metrics_parse_and_expose_every_name_with_seeded_and_bounded_series() {
         Some(1.0)
     );
     assert_eq!(exposition.sum("cfc_sync_phase", &[ACME]), 1.0);
+    assert_eq!(exposition.value("cfc_sync_pages_total", &[ACME]), Some(4.0));
+    assert_eq!(
+        exposition.value("cfc_sync_attachments_total", &[ACME]),
+        Some(4.0)
+    );
+    assert_eq!(
+        exposition.value("cfc_scan_duration_seconds_count", &[ACME]),
+        Some(1.0)
+    );
+    assert!(
+        text.contains("cfc_scan_duration_seconds_bucket{tenant=\"acme\",le=\"0.5\"}"),
+        "ours: the scan buckets"
+    );
     assert!(exposition.value("process_memory_usage", &[]).unwrap() > 0.0);
     let cpu = exposition.value("process_cpu_utilization", &[]).unwrap();
     assert!((0.0..=1.0).contains(&cpu), "{cpu}");

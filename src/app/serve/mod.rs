@@ -390,4 +390,33 @@ mod tests {
             "{err}"
         );
     }
+
+    fn options(exporter: &str) -> ServeOptions {
+        let env = [
+            ("TENANT_CONFIG_PATH_PATTERN", "/x/*-tenant-config.yaml"),
+            ("PORT", "51349"),
+            ("OTEL_METRICS_EXPORTER", exporter),
+            ("OTEL_EXPORTER_PROMETHEUS_HOST", "0.0.0.0"),
+            ("OTEL_EXPORTER_PROMETHEUS_PORT", "51350"),
+        ];
+        let lookup = |name: &str| {
+            env.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+        };
+        let process = ProcessConfig::from_lookup(lookup, &crate::config::Overrides::default())
+            .expect("valid environment");
+        ServeOptions::from_config(&process, None).unwrap()
+    }
+
+    #[test]
+    fn only_the_prometheus_exporter_opens_a_metrics_port() {
+        let prometheus = options("prometheus");
+        assert_eq!(prometheus.http, "0.0.0.0:51349".parse().unwrap());
+        assert_eq!(prometheus.metrics, Some("0.0.0.0:51350".parse().unwrap()));
+        assert_eq!(prometheus.drain_timeout, DRAIN_TIMEOUT);
+        for exporter in ["none", "otlp", "console"] {
+            assert_eq!(options(exporter).metrics, None, "{exporter}");
+        }
+    }
 }
