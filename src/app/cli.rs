@@ -106,9 +106,14 @@ pub struct SimulateArgs {
     /// Which Confluence flavour to simulate.
     #[arg(long, value_enum, default_value_t = Flavor::Cloud)]
     pub flavor: Flavor,
-    /// Dataset description file.
+    /// Workload description (JSON or YAML: `spaces`, `pages`, `attachments`,
+    /// `seed`); without it the `demo` defaults are served.
     #[arg(long, value_name = "FILE")]
     pub dataset: Option<PathBuf>,
+    /// Also write a tenant file pointing at the simulators here (its
+    /// secrets are `os.environ/` references; the start-up line lists them).
+    #[arg(long, value_name = "PATH")]
+    pub tenant_file: Option<PathBuf>,
 }
 
 #[cfg(test)]

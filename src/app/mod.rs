@@ -3,8 +3,11 @@
 
 pub mod check_config;
 pub mod cli;
+pub mod demo;
 pub mod oneshot;
+pub mod progress;
 pub mod serve;
+pub mod simulate;
 pub mod sync;
 pub mod tenants;
 
@@ -35,14 +38,8 @@ pub fn run(cli: Cli) -> ExitCode {
         None | Some(Command::Serve) => serve::run(&cli.global),
         Some(Command::Sync(args)) => oneshot::sync(&cli.global, &args),
         Some(Command::Plan(args)) => oneshot::plan(&cli.global, &args),
-        Some(Command::Demo(_)) => not_available_yet(
-            "demo",
-            "Embedded demo, terminal progress and the benchmark suite",
-        ),
-        Some(Command::Simulate(_)) => not_available_yet(
-            "simulate",
-            "Embedded demo, terminal progress and the benchmark suite",
-        ),
+        Some(Command::Demo(args)) => demo::run(&cli.global, &args),
+        Some(Command::Simulate(args)) => simulate::run(&cli.global, &args),
     }
 }
 
@@ -65,14 +62,4 @@ pub fn load_config(global: &GlobalArgs) -> Result<LoadedConfig, ExitCode> {
         eprintln!("{} configuration error(s) found", errors.len());
         ExitCode::from(exit::CONFIG)
     })
-}
-
-/// Subcommands that later issues deliver refuse to run rather than pretend
-/// to succeed.
-fn not_available_yet(command: &str, issue: &str) -> ExitCode {
-    eprintln!(
-        "error: `{command}` is not available in this build yet (it arrives with the \"{issue}\" work); \
-         `check-config` is available now"
-    );
-    ExitCode::from(exit::CONFIG)
 }

@@ -3,4 +3,6 @@
 //! `simulate` and the benchmarks; never by the daemon's sync itself.
 
 pub mod confluence;
+pub mod tenant;
 pub mod unique;
+pub mod workload;

@@ -25,6 +25,7 @@ use confluence_connector::{
         confluence::{
             ConfluenceSim, Dataset, Flavor, SimAttachment, SimHandle, SimSettings, SimSpace,
         },
+        tenant::{self, merge},
         unique::{
             ContentSnapshot, SeedContent, SeedScope, UniqueSim, UniqueSimHandle, UniqueSimSettings,
             UniqueSnapshot,
@@ -97,7 +98,6 @@ pub async fn spawn_app_with(
     dataset: Dataset,
     unique: UniqueSimSettings,
 ) -> TestApp {
-    let flavor = confluence.flavor;
     let confluence = ConfluenceSim::start(confluence, dataset)
         .await
         .expect("Confluence simulator starts");
@@ -112,10 +112,11 @@ pub async fn spawn_app_with(
         "TENANT_CONFIG_PATH_PATTERN".to_owned(),
         format!("{}/*-tenant-config.yaml", dir.path().display()),
     );
-    env.insert("CONFLUENCE_CLIENT_SECRET".to_owned(), "secret".to_owned());
-    env.insert("CONFLUENCE_PAT".to_owned(), "pat-token".to_owned());
+    for (name, value) in tenant::SECRET_ENV {
+        env.insert(name.to_owned(), value.to_owned());
+    }
     env.insert("OTEL_METRICS_EXPORTER".to_owned(), "none".to_owned());
-    let tenant_file = tenant_file(flavor, &confluence, &unique);
+    let tenant_file = harness_tenant_file(&confluence, &unique);
     TestApp {
         confluence,
         unique,
@@ -125,65 +126,20 @@ pub async fn spawn_app_with(
     }
 }
 
-/// The §12 harness tenant: labels `ai-ingest`/`ai-ingest-all`, root
-/// `root-scope-id`, allowlist pdf/jpeg/png/text, 50 MiB, concurrency 4,
-/// OCR off, attachments on, inlining off, current keys, stored internally.
-fn tenant_file(flavor: Flavor, confluence: &SimHandle, unique: &UniqueSimHandle) -> Value {
-    let confluence_section = match flavor {
-        Flavor::Cloud => json!({
-            "instanceType": "cloud",
-            "baseUrl": "https://tenant1.atlassian.net",
-            "cloudId": confluence.settings().cloud_id,
-            "apiGatewayUrl": confluence.gateway_url(),
-            "auth": {"mode": "oauth_2lo", "clientId": "client", "clientSecret": "os.environ/CONFLUENCE_CLIENT_SECRET"},
-        }),
-        Flavor::DataCenter => json!({
-            "instanceType": "data-center",
-            "baseUrl": confluence.base_url(),
-            "auth": {"mode": "pat", "token": "os.environ/CONFLUENCE_PAT"},
-        }),
-    };
-    let mut confluence_section = confluence_section;
-    let extra = json!({
-        "apiRateLimitPerMinute": 60000,
-        "ingestSingleLabel": SINGLE,
-        "ingestAllLabel": ALL,
-    });
-    merge(&mut confluence_section, extra);
-    json!({
-        "status": "active",
-        "confluence": confluence_section,
-        "unique": {
-            "serviceAuthMode": "cluster_local",
-            "serviceExtraHeaders": {"x-company-id": "test-company-id", "x-user-id": "header-user-id"},
-            "ingestionServiceBaseUrl": unique.ingestion_base_url(),
-            "scopeManagementServiceBaseUrl": unique.scope_management_base_url(),
-            "apiRateLimitPerMinute": 60000,
-        },
-        "processing": {"concurrency": 4},
-        "ingestion": {
-            "scopeId": ROOT,
-            "storeInternally": "enabled",
-            "attachments": {
-                "mode": "enabled",
-                "allowedMimeTypes": ["application/pdf", "image/jpeg", "image/png", "text/plain"],
-                "maxFileSizeMb": 50,
-                "imageOcr": "disabled",
-            },
-        },
-    })
-}
-
-/// Deep-merges `patch` into `target` (objects merge, anything else replaces).
-pub fn merge(target: &mut Value, patch: Value) {
-    match (target, patch) {
-        (Value::Object(target), Value::Object(patch)) => {
-            for (key, value) in patch {
-                merge(target.entry(key).or_insert(Value::Null), value);
-            }
-        }
-        (target, patch) => *target = patch,
-    }
+/// The §12 harness tenant: the simulators' tenant file plus allowlist
+/// pdf/jpeg/png/text, 50 MiB, OCR off, attachments on, inlining off.
+fn harness_tenant_file(confluence: &SimHandle, unique: &UniqueSimHandle) -> Value {
+    let mut file = tenant::tenant_file(confluence, unique, ROOT);
+    merge(
+        &mut file,
+        json!({"ingestion": {"attachments": {
+            "mode": "enabled",
+            "allowedMimeTypes": ["application/pdf", "image/jpeg", "image/png", "text/plain"],
+            "maxFileSizeMb": 50,
+            "imageOcr": "disabled",
+        }}}),
+    );
+    file
 }
 
 impl TestApp {

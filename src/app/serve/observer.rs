@@ -12,8 +12,7 @@ use tracing::Span;
 use crate::{
     adapters::{confluence::RequestRecorder, unique::CallRecorder},
     app::sync::{
-        CycleObserver, CycleReport, CycleResult, ItemCounts, ItemResult, Phase, PurgeOutcome,
-        PurgeReport,
+        CycleObserver, CycleReport, CycleResult, ItemResult, Phase, PurgeOutcome, PurgeReport,
     },
     telemetry::metrics::{self, Metrics},
 };
@@ -56,6 +55,12 @@ impl CycleObserver for CycleMetrics {
         }
     }
 
+    /// `cfc_sync_pages_total` / `cfc_sync_attachments_total`: only cycles
+    /// that have work report it, so the gauges keep the last such cycle's.
+    fn work_selected(&self, tenant: &str, pages: usize, attachments: usize) {
+        self.metrics.selected_work(tenant, pages, attachments);
+    }
+
     fn page_done(&self, tenant: &str, result: ItemResult) {
         self.metrics.page_done(tenant, label(result));
     }
@@ -91,7 +96,8 @@ pub fn record_cycle(metrics: &Metrics, report: &CycleReport) {
     metrics.file_diff_events(tenant, "new", report.new);
     metrics.file_diff_events(tenant, "updated", report.updated);
     metrics.file_diff_events(tenant, "moved", report.moved);
-    metrics.file_diff_events(tenant, "deleted", report.diff_deleted);
+    let diff_deleted = report.spaces.iter().map(|space| space.deleted).sum();
+    metrics.file_diff_events(tenant, "deleted", diff_deleted);
     metrics.content_deleted(tenant, metrics::SUCCESS, report.deleted);
     metrics.content_deleted(tenant, metrics::FAILURE, report.delete_failures);
     metrics.orphans_cleaned(
@@ -100,11 +106,6 @@ pub fn record_cycle(metrics: &Metrics, report: &CycleReport) {
         report.orphan_scope_failures,
         report.orphan_files_removed,
     );
-    let count = |c: ItemCounts| c.success + c.failure + c.skipped;
-    let (pages, attachments) = (count(report.pages), count(report.attachments));
-    if pages + attachments > 0 {
-        metrics.selected_work(tenant, pages, attachments);
-    }
 }
 
 /// The counters of a finished purge; a purge skipped because the tenant's

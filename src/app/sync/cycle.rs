@@ -10,7 +10,7 @@ use tracing::{Instrument, error, info, info_span, warn};
 
 use super::{
     CycleObserver, Phase, SyncCycle,
-    report::{CycleReport, CycleResult, SkipReason},
+    report::{CycleReport, CycleResult, SkipReason, SpaceSummary},
 };
 use crate::{
     domain::{
@@ -130,12 +130,19 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
             report.new += space.diff.new.len();
             report.updated += space.diff.updated.len();
             report.moved += space.diff.moved.len();
-            report.diff_deleted += space.diff.deleted.len();
+            report.spaces.push(SpaceSummary {
+                space_key: space.group.space.key.clone(),
+                discovered: space.group.pages.len() + space.group.attachments.len(),
+                new: space.diff.new.len(),
+                updated: space.diff.updated.len(),
+                deleted: space.diff.deleted.len(),
+            });
         }
 
         let retried = self.failed_updates();
         let work = select_work(&spaces, &retried);
         if !work.pages.is_empty() || !work.attachments.is_empty() {
+            observer.work_selected(tenant, work.pages.len(), work.attachments.len());
             let scopes = self.ensure_space_scopes(&root_path, &work).await?;
             self.ingest(&work, &scopes, report, observer).await;
         }

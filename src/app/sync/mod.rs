@@ -25,7 +25,7 @@ use serde_json::Value;
 
 pub use plan::{PlanReport, SpacePlan};
 pub use purge::{PurgeOutcome, PurgeReport};
-pub use report::{CycleReport, CycleResult, ItemCounts, ItemResult, SkipReason};
+pub use report::{CycleReport, CycleResult, ItemCounts, ItemResult, SkipReason, SpaceSummary};
 
 use crate::{
     domain::{discovery::DiscoveryRules, keys::KeyFormat, model::InstanceType},
@@ -74,6 +74,9 @@ impl Phase {
 /// everything.
 pub trait CycleObserver: Send + Sync {
     fn phase(&self, _tenant: &str, _phase: Phase) {}
+    /// How many pages and attachments the cycle is about to ingest (§9.6
+    /// step 1); not called when there is nothing to ingest.
+    fn work_selected(&self, _tenant: &str, _pages: usize, _attachments: usize) {}
     fn page_done(&self, _tenant: &str, _result: report::ItemResult) {}
     fn attachment_done(
         &self,

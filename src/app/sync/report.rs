@@ -88,6 +88,17 @@ impl ItemCounts {
     }
 }
 
+/// What the file-diff of one space found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpaceSummary {
+    pub space_key: String,
+    /// Items submitted to the file-diff (pages and tracked attachments).
+    pub discovered: usize,
+    pub new: usize,
+    pub updated: usize,
+    pub deleted: usize,
+}
+
 /// Everything a cycle did.
 #[derive(Debug, Clone)]
 pub struct CycleReport {
@@ -99,9 +110,6 @@ pub struct CycleReport {
     pub new: usize,
     pub updated: usize,
     pub moved: usize,
-    /// Keys the file-diffs reported deleted (before the deletion guards and
-    /// the key → id lookup), for `cfc_file_diff_events_total`.
-    pub diff_deleted: usize,
     /// Deletions Unique confirmed, and those it did not.
     pub deleted: usize,
     pub delete_failures: usize,
@@ -112,6 +120,8 @@ pub struct CycleReport {
     pub orphan_scopes_removed: usize,
     pub orphan_scope_failures: usize,
     pub orphan_files_removed: usize,
+    /// Per diffed space, in discovery order.
+    pub spaces: Vec<SpaceSummary>,
     pub duration: Duration,
 }
 
@@ -125,7 +135,6 @@ impl CycleReport {
             new: 0,
             updated: 0,
             moved: 0,
-            diff_deleted: 0,
             deleted: 0,
             delete_failures: 0,
             pages: ItemCounts::default(),
@@ -134,6 +143,7 @@ impl CycleReport {
             orphan_scopes_removed: 0,
             orphan_scope_failures: 0,
             orphan_files_removed: 0,
+            spaces: Vec::new(),
             duration: Duration::ZERO,
         }
     }

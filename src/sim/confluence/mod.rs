@@ -67,7 +67,21 @@ impl ConfluenceSim {
     /// # Errors
     /// When a listener cannot be bound.
     pub async fn start(settings: SimSettings, dataset: Dataset) -> std::io::Result<SimHandle> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        ConfluenceSim::start_at(0, settings, dataset).await
+    }
+
+    /// Like [`start`](Self::start) with the API listener on a chosen port
+    /// (`simulate --confluence-port`; 0 picks one); the media host always
+    /// takes an ephemeral port.
+    ///
+    /// # Errors
+    /// When a listener cannot be bound (e.g. the port is taken).
+    pub async fn start_at(
+        port: u16,
+        settings: SimSettings,
+        dataset: Dataset,
+    ) -> std::io::Result<SimHandle> {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await?;
         let media_listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
         let media_addr = media_listener.local_addr()?;
