@@ -505,3 +505,64 @@ async fn stop(
     let (world, report) = daemon.stop().await;
     (report, world)
 }
+
+/// `/probe` is served from its own thread: it answers even while every
+/// worker of the runtime that runs the cycles is blocked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_answers_while_every_sync_worker_is_blocked() {
+    use std::{
+        io::{Read, Write},
+        sync::{
+            Arc,
+            atomic::{AtomicUsize, Ordering},
+            mpsc,
+        },
+    };
+
+    let daemon = World::new(Setup::default()).await.start().await;
+    let started = Arc::new(AtomicUsize::new(0));
+    let mut releases = Vec::new();
+    let mut blockers = Vec::new();
+    for _ in 0..2 {
+        let (release, released) = mpsc::channel::<()>();
+        releases.push(release);
+        let started = Arc::clone(&started);
+        blockers.push(tokio::spawn(async move {
+            started.fetch_add(1, Ordering::SeqCst);
+            // Deliberately blocks the worker thread until the test says so.
+            let _ = released.recv();
+        }));
+    }
+    let addr = daemon.http;
+    let answer = tokio::task::block_in_place(|| {
+        let deadline = std::time::Instant::now() + super::support::DEADLINE;
+        while started.load(Ordering::SeqCst) < 2 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "blockers did not start"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+        stream
+            .set_read_timeout(Some(super::support::DEADLINE))
+            .unwrap();
+        stream
+            .write_all(b"GET /probe HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut answer = String::new();
+        let read = stream.read_to_string(&mut answer);
+        for release in &releases {
+            let _ = release.send(());
+        }
+        read.map(|_| answer)
+    });
+    for blocker in blockers {
+        blocker.await.unwrap();
+    }
+    let answer = answer.expect("/probe answered while the workers were blocked");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"version\""), "{answer}");
+    let (_, world) = stop(daemon).await;
+    world.stop().await;
+}
