@@ -11,4 +11,5 @@ pub mod guards;
 pub mod keys;
 pub mod model;
 pub mod ownership;
+pub mod plan;
 pub mod urls;

@@ -18,6 +18,7 @@ use crate::{
         discovery::{self, AttachmentItem, Discovery, DiscoverySkip, PageItem, SpaceGroup},
         guards::{GuardInput, GuardVerdict},
         keys::{ItemKey, PartialKey, SpaceScopeId},
+        plan::{DiffAnswer, Ingest, SpacePlanner},
         urls,
     },
     ports::{
@@ -354,18 +355,16 @@ pub(super) fn select_work<'a>(spaces: &'a [SpaceDiff<'a>], retried: &HashSet<Str
         attachments: Vec::new(),
     };
     for space in spaces {
-        let new: HashSet<&str> = space.diff.new.iter().map(String::as_str).collect();
-        let updated: HashSet<&str> = space.diff.updated.iter().map(String::as_str).collect();
+        let planner = SpacePlanner::new(DiffAnswer {
+            new: &space.diff.new,
+            updated: &space.diff.updated,
+        });
         let partial_key = &space.partial_key;
         let is_new = |key: &ItemKey| {
-            let relative = key.to_string();
-            if new.contains(relative.as_str()) {
-                Some(true)
-            } else {
-                (updated.contains(relative.as_str())
-                    || retried.contains(&partial_key.content_key(key)))
-                .then_some(false)
-            }
+            let retried = retried.contains(&partial_key.content_key(key));
+            planner
+                .ingest(&key.to_string(), retried)
+                .map(|action| action == Ingest::New)
         };
         for &page in &space.group.pages {
             if let Some(is_new) = is_new(&ItemKey::page(&page.id)) {
