@@ -7,6 +7,7 @@ pub mod demo;
 pub mod oneshot;
 pub mod progress;
 pub mod schemas;
+pub mod serve;
 pub mod simulate;
 pub mod sync;
 pub mod tenants;
@@ -26,8 +27,7 @@ pub mod exit {
     pub const OK: u8 = 0;
     /// A tenant failed, or a fatal error other than configuration.
     pub const FAILURE: u8 = 1;
-    /// Configuration error, unknown tenant, bad arguments, or a subcommand
-    /// this build does not provide yet.
+    /// Configuration error, unknown tenant, or bad arguments.
     pub const CONFIG: u8 = 2;
 }
 
@@ -35,7 +35,7 @@ pub mod exit {
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Some(Command::CheckConfig(args)) => check_config::run(&cli.global, &args),
-        None | Some(Command::Serve) => not_available_yet("serve", "Daemon"),
+        None | Some(Command::Serve) => serve::run(&cli.global),
         Some(Command::Sync(args)) => oneshot::sync(&cli.global, &args),
         Some(Command::Plan(args)) => oneshot::plan(&cli.global, &args),
         Some(Command::Demo(args)) => demo::run(&cli.global, &args),
@@ -63,14 +63,4 @@ pub fn load_config(global: &GlobalArgs) -> Result<LoadedConfig, ExitCode> {
         eprintln!("{} configuration error(s) found", errors.len());
         ExitCode::from(exit::CONFIG)
     })
-}
-
-/// Subcommands that later issues deliver refuse to run rather than pretend
-/// to succeed.
-fn not_available_yet(command: &str, issue: &str) -> ExitCode {
-    eprintln!(
-        "error: `{command}` is not available in this build yet (it arrives with the \"{issue}\" work); \
-         `check-config` is available now"
-    );
-    ExitCode::from(exit::CONFIG)
 }

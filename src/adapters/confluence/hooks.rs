@@ -20,7 +20,7 @@ use std::{
     future::Future,
     num::NonZeroU32,
     sync::{
-        Arc, Mutex,
+        Arc, Mutex, OnceLock,
         atomic::{AtomicU64, Ordering},
     },
     time::{Duration, SystemTime},
@@ -46,6 +46,20 @@ const UNAUTHENTICATED: &[&str] = &["get_applinks_manifest", "request_access_toke
 /// Operations whose body is streamed: no whole-exchange timeout.
 const STREAMED: &[&str] = &["download_attachment"];
 
+/// Receives what the tenant's Confluence traffic experiences as it
+/// happens, for the metrics of PROTOCOL §11.3. The daemon installs one per
+/// tenant with [`ConfluenceObservations::set_recorder`].
+pub trait RequestRecorder: Send + Sync + fmt::Debug {
+    /// One logical API request ended (retries included). `path` is the URL
+    /// path of the request (ids and all: the recorder makes the label
+    /// bounded); `status` is the final answer's, `None` when none arrived.
+    fn request(&self, operation: &'static str, path: &str, duration: Duration, status: Option<u16>);
+    /// Confluence answered HTTP 429 (every attempt counts).
+    fn throttled_by_server(&self);
+    /// A request had to wait for the tenant's own limiter.
+    fn throttled_locally(&self);
+}
+
 /// Counters of what the tenant's Confluence traffic experienced, for the
 /// metrics exporter. The hooks are the one place that observes requests.
 #[derive(Debug, Default)]
@@ -56,6 +70,7 @@ pub struct ConfluenceObservations {
     throttled_locally: AtomicU64,
     quota_paced: AtomicU64,
     token_refreshes_after_401: AtomicU64,
+    recorder: OnceLock<Arc<dyn RequestRecorder>>,
 }
 
 /// A copy of [`ConfluenceObservations`] at one moment.
@@ -76,6 +91,16 @@ pub struct ObservationSnapshot {
 }
 
 impl ConfluenceObservations {
+    /// Installs the recorder that sees every request from now on. Only the
+    /// first installation counts; `false` if one was installed already.
+    pub fn set_recorder(&self, recorder: Arc<dyn RequestRecorder>) -> bool {
+        self.recorder.set(recorder).is_ok()
+    }
+
+    fn recorder(&self) -> Option<&dyn RequestRecorder> {
+        self.recorder.get().map(|recorder| &**recorder)
+    }
+
     pub fn snapshot(&self) -> ObservationSnapshot {
         ObservationSnapshot {
             attempts: self.attempts.load(Ordering::Relaxed),
@@ -184,8 +209,30 @@ impl RequestHooks {
     }
 
     /// `exec` step: see the module documentation. Returns the last answer
-    /// (or connection error) once it is final or retries are used up.
+    /// (or connection error) once it is final or retries are used up, and
+    /// reports API requests (not token requests) to the recorder.
     async fn execute(
+        &self,
+        http: &reqwest::Client,
+        request: reqwest::Request,
+        info: &OperationInfo,
+    ) -> reqwest::Result<Response> {
+        let recorder = match self.0.role {
+            Role::Api { .. } => self.0.observations.recorder(),
+            Role::TokenEndpoint => None,
+        };
+        let Some(recorder) = recorder else {
+            return self.attempts(http, request, info).await;
+        };
+        let path = request.url().path().to_owned();
+        let started = std::time::Instant::now();
+        let outcome = self.attempts(http, request, info).await;
+        let status = outcome.as_ref().ok().map(|r| r.status().as_u16());
+        recorder.request(info.operation_id, &path, started.elapsed(), status);
+        outcome
+    }
+
+    async fn attempts(
         &self,
         http: &reqwest::Client,
         mut request: reqwest::Request,
@@ -272,6 +319,9 @@ impl RequestHooks {
     fn observe(&self, response: &Response) {
         if response.status() == StatusCode::TOO_MANY_REQUESTS {
             bump(&self.0.observations.throttled_by_server);
+            if let Some(recorder) = self.0.observations.recorder() {
+                recorder.throttled_by_server();
+            }
         }
         if let Role::Api { throttle, .. } = &self.0.role {
             throttle
@@ -405,6 +455,9 @@ impl Throttle {
         let _turn = self.queue.lock().await;
         if self.limiter.check().is_err() {
             bump(&observations.throttled_locally);
+            if let Some(recorder) = observations.recorder() {
+                recorder.throttled_locally();
+            }
             self.limiter.until_ready().await;
         }
         if self.pacer.wait().await {

@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 pub use cloud::CloudAdapter;
 pub use data_center::DataCenterAdapter;
-pub use hooks::{ConfluenceObservations, ObservationSnapshot, RequestHooks};
+pub use hooks::{ConfluenceObservations, ObservationSnapshot, RequestHooks, RequestRecorder};
 pub use settings::{
     ClientCredentials, ConfluenceSettings, DataCenterAuth, Site, SyncLabels, Timeouts,
 };

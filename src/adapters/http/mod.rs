@@ -1,6 +1,8 @@
 //! HTTP plumbing shared by the Confluence and Unique adapters: retries with
-//! backoff and an OAuth token cache.
+//! backoff, an OAuth token cache, the process's clients and the error
+//! codes of health pings.
 
+pub mod ping;
 pub mod retry;
 pub mod token;
 pub mod transport;

@@ -12,7 +12,7 @@ use url::Url;
 
 use super::{
     settings::{SERVICE_ID, UniqueAuth},
-    transport::transport_error,
+    transport::{RecorderSlot, transport_error},
 };
 use crate::{
     adapters::http::token::{CachedToken, IssuedToken, RefreshMargin, TokenCache},
@@ -54,6 +54,7 @@ impl Auth {
         auth: UniqueAuth,
         client: reqwest::Client,
         timeout: Duration,
+        recorder: RecorderSlot,
     ) -> Result<Self, InvalidServiceHeader> {
         Ok(match auth {
             UniqueAuth::ClusterLocal {
@@ -73,6 +74,7 @@ impl Auth {
                 &project_id,
                 &client_id,
                 &client_secret,
+                recorder,
             )),
         })
     }
@@ -108,14 +110,25 @@ impl Auth {
         self.credentials().await.map(drop)
     }
 
-    async fn credentials(&self) -> Result<Credentials, PortError> {
+    pub(super) async fn credentials(&self) -> Result<Credentials, PortError> {
         match self {
             Auth::ClusterLocal { headers } => Ok(Credentials {
                 headers: headers.clone(),
                 token: None,
             }),
             Auth::External(zitadel) => {
-                let token = zitadel.cache.get(|| zitadel.fetch()).await?;
+                let token = zitadel
+                    .cache
+                    .get(|| async {
+                        let issued = zitadel.fetch().await;
+                        if issued.is_ok()
+                            && let Some(recorder) = zitadel.recorder.get()
+                        {
+                            recorder.token_refreshed();
+                        }
+                        issued
+                    })
+                    .await?;
                 let mut headers = HeaderMap::with_capacity(1);
                 headers.insert(AUTHORIZATION, bearer(&token.value)?);
                 Ok(Credentials {
@@ -171,6 +184,8 @@ pub(super) struct Zitadel {
     /// secret.
     scope: SecretString,
     cache: TokenCache,
+    /// Counts successful acquisitions (§11.3).
+    recorder: RecorderSlot,
 }
 
 impl std::fmt::Debug for Zitadel {
@@ -189,6 +204,7 @@ impl Zitadel {
         project_id: &SecretString,
         client_id: &str,
         client_secret: &SecretString,
+        recorder: RecorderSlot,
     ) -> Self {
         // §6.2: scheme, host and path of the configured URL; no query.
         token_url.set_query(None);
@@ -210,6 +226,7 @@ impl Zitadel {
             authorization,
             scope: SecretString::from(scope),
             cache: TokenCache::new(RefreshMargin::Fixed(ZITADEL_REFRESH_MARGIN)),
+            recorder,
         }
     }
 

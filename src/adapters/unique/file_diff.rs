@@ -52,12 +52,27 @@ impl ClientHooks<CallContext> for Client {
         _info: &OperationInfo,
     ) -> reqwest::Result<reqwest::Response> {
         let transport = &self.inner().transport;
-        transport
-            .throttled(
-                &transport.limiters.ingestion_rest,
-                self.client().execute(request),
-            )
-            .await
+        let method = request.method().as_str().to_owned();
+        let path = request.url().path().to_owned();
+        let outcome = transport
+            .throttled(&transport.limiters.ingestion_rest, async {
+                let started = std::time::Instant::now();
+                let outcome = self.client().execute(request).await;
+                (started.elapsed(), outcome)
+            })
+            .await;
+        let (duration, outcome) = outcome;
+        if let Some(recorder) = transport.recorder.get() {
+            let status = outcome.as_ref().ok().map(|r| r.status().as_u16());
+            recorder.call(
+                &crate::telemetry::metrics::unique_rest_operation(&method, &path),
+                super::knowledge_base::TARGET_INGESTION,
+                duration,
+                status,
+                status.is_some_and(|s| (200..300).contains(&s)),
+            );
+        }
+        outcome
     }
 }
 

@@ -32,6 +32,8 @@ pub(super) enum Retry {
 pub(super) struct Endpoint<'a> {
     pub url: &'a str,
     pub limiter: &'a DefaultDirectRateLimiter,
+    /// `ingestion` or `scopeManagement`: the `target` metric label.
+    pub target: &'static str,
 }
 
 /// Runs operation `Q` with `variables` and returns its `data`.
@@ -84,15 +86,36 @@ async fn post<T: serde::de::DeserializeOwned>(
         .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
         .timeout(transport.request_timeout)
         .body(body);
-    let (status, headers, answer) = transport
+    let mut started = None;
+    let exchange = transport
         .throttled(endpoint.limiter, async {
+            // Latency of the exchange itself, not of the wait for a token.
+            started = Some(std::time::Instant::now());
             let response = request.send().await?;
             let status = response.status();
             let headers = response.headers().clone();
             Ok::<_, reqwest::Error>((status, headers, response.bytes().await?))
         })
         .await
-        .map_err(|e| transport_error(context(), e))?;
+        .map_err(|e| transport_error(context(), e));
+    let result = answer_of::<T>(operation, &context(), exchange);
+    transport.record(
+        || crate::telemetry::metrics::unique_graphql_operation(endpoint.target, operation),
+        endpoint.target,
+        started.map(|at| at.elapsed()).unwrap_or_default(),
+        &result,
+    );
+    result
+}
+
+/// The decoded `data` of one exchange, or why there is none.
+fn answer_of<T: serde::de::DeserializeOwned>(
+    operation: &str,
+    context: &str,
+    exchange: Result<(reqwest::StatusCode, reqwest::header::HeaderMap, Bytes), PortError>,
+) -> Result<T, PortError> {
+    let context = || context.to_owned();
+    let (status, headers, answer) = exchange?;
     if !status.is_success() {
         let err = status_error(context(), status, &headers);
         // Validation failures come back as 400 with an `errors` array.

@@ -40,6 +40,10 @@ use crate::{
     },
 };
 
+/// `target` label values (§11.3).
+pub(super) const TARGET_INGESTION: &str = "ingestion";
+pub(super) const TARGET_SCOPE_MANAGEMENT: &str = "scopeManagement";
+
 /// Keys per `PaginatedContent` lookup (ours, §7.4: the reference resends
 /// the whole list on every page). At most a page, see `content_by_keys`.
 const KEYS_PER_LOOKUP: usize = 100;
@@ -59,6 +63,7 @@ impl UniqueKnowledgeBase {
         let endpoint = Endpoint {
             url: &self.endpoints.ingestion_graphql,
             limiter: &self.transport.limiters.ingestion_graphql,
+            target: TARGET_INGESTION,
         };
         graphql::execute::<Q>(&self.transport, endpoint, variables, retry).await
     }
@@ -133,6 +138,7 @@ impl KnowledgeBase for UniqueKnowledgeBase {
         let endpoint = Endpoint {
             url: &self.endpoints.scope_management_graphql,
             limiter: &self.transport.limiters.scope_management_graphql,
+            target: TARGET_SCOPE_MANAGEMENT,
         };
         let data = graphql::execute::<User>(
             &self.transport,

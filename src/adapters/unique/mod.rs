@@ -21,13 +21,17 @@ mod settings;
 mod transport;
 mod upload;
 
+mod health;
+
 use std::sync::Arc;
 
 pub use auth::InvalidServiceHeader;
 pub use file_diff::CallContext;
+pub use health::{GraphqlPing, PingFailure};
 pub use settings::{
     DEFAULT_MAX_CONCURRENT_CALLS, SERVICE_ID, UniqueAuth, UniqueRetries, UniqueSettings,
 };
+pub use transport::CallRecorder;
 
 use self::{auth::Auth, settings::Endpoints, transport::Transport};
 
@@ -67,10 +71,12 @@ impl UniqueKnowledgeBase {
         );
         let scoped_upload = matches!(settings.auth, UniqueAuth::ClusterLocal { .. })
             .then(|| endpoints.scoped_upload.clone());
+        let recorder = transport::RecorderSlot::default();
         let auth = Auth::new(
             settings.auth,
             no_redirect_client.clone(),
             settings.request_timeout,
+            Arc::clone(&recorder),
         )?;
         let transport = Transport::new(
             api_client,
@@ -79,6 +85,7 @@ impl UniqueKnowledgeBase {
             settings.max_concurrent_calls,
             settings.request_timeout,
             settings.retries,
+            recorder,
         );
         Ok(UniqueKnowledgeBase {
             transport: Arc::new(transport),
@@ -86,5 +93,14 @@ impl UniqueKnowledgeBase {
             scoped_upload,
             upload_client: no_redirect_client,
         })
+    }
+}
+
+impl UniqueKnowledgeBase {
+    /// Installs the recorder that sees every API call from now on (for
+    /// metrics). Only the first installation counts; `false` if one was
+    /// installed already.
+    pub fn set_call_recorder(&self, recorder: Arc<dyn CallRecorder>) -> bool {
+        self.transport.recorder.set(recorder).is_ok()
     }
 }

@@ -3,8 +3,10 @@
 //! calls; plus the mapping of transport failures to [`PortError`].
 
 use std::{
+    fmt,
     future::Future,
     num::{NonZeroU32, NonZeroUsize},
+    sync::{Arc, OnceLock},
     time::{Duration, SystemTime},
 };
 
@@ -43,6 +45,30 @@ impl Limiters {
     }
 }
 
+/// Receives every Unique API call (one HTTP exchange) as it ends, for the
+/// metrics of PROTOCOL §11.3. The daemon installs one per tenant with
+/// [`UniqueKnowledgeBase::set_call_recorder`](super::UniqueKnowledgeBase::set_call_recorder).
+pub trait CallRecorder: Send + Sync + fmt::Debug {
+    /// `operation` is a bounded label value (`graphql:{target}:{Name}` or a
+    /// REST route template), `target` `ingestion` or `scopeManagement`,
+    /// `status` the HTTP status when an answer arrived, `ok` whether the
+    /// call succeeded (GraphQL errors in a 200 answer are failures).
+    fn call(
+        &self,
+        operation: &str,
+        target: &'static str,
+        duration: Duration,
+        status: Option<u16>,
+        ok: bool,
+    );
+    /// A Zitadel token was acquired.
+    fn token_refreshed(&self);
+}
+
+/// Where the recorder is installed once, after construction; shared by the
+/// transport and the Zitadel token cache.
+pub(super) type RecorderSlot = Arc<OnceLock<Arc<dyn CallRecorder>>>;
+
 /// Shared by the adapter and the per-call hooks of the generated ingestion
 /// client.
 #[derive(Debug)]
@@ -54,6 +80,7 @@ pub(super) struct Transport {
     pub(super) request_timeout: Duration,
     pub(super) retries: UniqueRetries,
     permits: Semaphore,
+    pub(super) recorder: RecorderSlot,
 }
 
 impl Transport {
@@ -64,6 +91,7 @@ impl Transport {
         max_concurrent: NonZeroUsize,
         request_timeout: Duration,
         retries: UniqueRetries,
+        recorder: RecorderSlot,
     ) -> Self {
         Transport {
             api,
@@ -72,6 +100,24 @@ impl Transport {
             request_timeout,
             retries,
             permits: Semaphore::new(max_concurrent.get()),
+            recorder,
+        }
+    }
+
+    /// Reports one finished call to the recorder, if one is installed.
+    pub(super) fn record<T>(
+        &self,
+        operation: impl FnOnce() -> String,
+        target: &'static str,
+        duration: Duration,
+        result: &Result<T, PortError>,
+    ) {
+        if let Some(recorder) = self.recorder.get() {
+            let (status, ok) = match result {
+                Ok(_) => (Some(200), true),
+                Err(err) => (err.status(), false),
+            };
+            recorder.call(&operation(), target, duration, status, ok);
         }
     }
 

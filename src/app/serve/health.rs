@@ -1,0 +1,336 @@
+//! `/health` (PROTOCOL §11.1, §11.2): the sliding window of cycle results
+//! per tenant, and the connectivity pings to Confluence and Unique.
+
+use std::{
+    collections::{BTreeMap, BTreeSet, VecDeque},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Map, Value as Json, json};
+
+use crate::{
+    adapters::{http::ping::error_code, unique::PingFailure},
+    app::tenants::TenantCycle,
+    config::{
+        ConfluenceInstance, HealthSettings, TenantConfig, validated::DEFAULT_API_GATEWAY_URL,
+    },
+};
+
+/// The last `size` results of each active tenant (§11.2). In memory only.
+#[derive(Debug)]
+pub struct SyncHistory {
+    size: usize,
+    threshold: f64,
+    records: Mutex<BTreeMap<String, VecDeque<Record>>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Record {
+    at: DateTime<Utc>,
+    failure: bool,
+}
+
+impl SyncHistory {
+    pub fn new(settings: &HealthSettings) -> Self {
+        SyncHistory {
+            size: settings.sync_history_size.get() as usize,
+            threshold: settings.tenant_failure_threshold,
+            records: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Records the result of an active tenant's cycle that ran (not a skip,
+    /// not a purge), stamped with its completion time.
+    pub fn record(&self, tenant: &str, failure: bool) {
+        let mut records = self.records.lock().expect("not poisoned");
+        let window = records.entry(tenant.to_owned()).or_default();
+        window.push_back(Record {
+            at: Utc::now(),
+            failure,
+        });
+        while window.len() > self.size {
+            window.pop_front();
+        }
+    }
+
+    /// The `sync` check: up unless a tenant's share of failures exceeds the
+    /// threshold (strictly).
+    fn check(&self) -> (bool, Json) {
+        let records = self.records.lock().expect("not poisoned");
+        let newest = records.values().flatten().map(|r| r.at).max();
+        let Some(newest) = newest else {
+            return (
+                true,
+                json!({"status": "up", "message": "No sync records yet"}),
+            );
+        };
+        let mut tenants = Map::new();
+        let mut failing = Vec::new();
+        for (tenant, window) in records.iter() {
+            let total = window.len();
+            let failures = window.iter().filter(|r| r.failure).count();
+            if total > 0 && failures as f64 / total as f64 > self.threshold {
+                failing.push(tenant.clone());
+            }
+            tenants.insert(
+                tenant.clone(),
+                json!({"failures": failures, "total": total}),
+            );
+        }
+        let up = failing.is_empty();
+        let mut details = json!({
+            "status": if up { "up" } else { "down" },
+            "lastSyncAt": newest.to_rfc3339_opts(SecondsFormat::Millis, true),
+            "tenants": tenants,
+        });
+        if !up {
+            details["threshold"] = json!(self.threshold);
+            details["failingTenants"] = json!(failing);
+        }
+        (up, details)
+    }
+}
+
+/// What `/health` pings for one tenant.
+#[derive(Debug)]
+pub struct HealthTarget {
+    pub tenant: String,
+    /// `None` for deleted tenants: they have no Confluence entry (§11.1).
+    pub confluence: Option<ConfluenceTarget>,
+    /// The tenant's cycle, whose Unique adapter holds the credentials.
+    pub cycle: Arc<TenantCycle>,
+}
+
+/// The Confluence URLs of an active tenant.
+#[derive(Debug, Clone)]
+pub struct ConfluenceTarget {
+    /// `{apiGatewayUrl}/` of a Cloud tenant.
+    pub gateway: Option<String>,
+    /// The URL behind the tenant's `confluence` entry: `{baseUrl}/`, or for
+    /// a Cloud tenant with a gateway override `{apiGatewayUrl}/` (§11.5).
+    pub site: String,
+}
+
+impl ConfluenceTarget {
+    pub fn of(tenant: &TenantConfig) -> Self {
+        let site = format!("{}/", tenant.confluence.base_url.as_str());
+        match &tenant.confluence.instance {
+            ConfluenceInstance::Cloud {
+                api_gateway_url, ..
+            } => {
+                let gateway = format!("{}/", api_gateway_url.as_str());
+                let overridden = api_gateway_url.as_str() != DEFAULT_API_GATEWAY_URL;
+                ConfluenceTarget {
+                    site: if overridden { gateway.clone() } else { site },
+                    gateway: Some(gateway),
+                }
+            }
+            ConfluenceInstance::DataCenter => ConfluenceTarget {
+                gateway: None,
+                site,
+            },
+        }
+    }
+}
+
+/// Everything `/health` needs.
+#[derive(Debug)]
+pub struct Health {
+    pub history: SyncHistory,
+    pub targets: Vec<HealthTarget>,
+    /// The proxied client: Confluence pings always go through the proxy (§2.2).
+    pub confluence_client: reqwest::Client,
+    pub timeout: Duration,
+}
+
+/// The HTTP status and body of `/health`.
+#[derive(Debug, Clone)]
+pub struct HealthReport {
+    pub healthy: bool,
+    pub body: Json,
+}
+
+impl Health {
+    /// Evaluates every check, concurrently.
+    pub async fn evaluate(&self) -> HealthReport {
+        let (sync, connectivity, unique) = tokio::join!(
+            async { self.history.check() },
+            self.connectivity(),
+            self.unique_api()
+        );
+        let mut info = Map::new();
+        let mut error = Map::new();
+        let mut details = Map::new();
+        for (name, (up, body)) in [
+            ("sync", sync),
+            ("connectivity", connectivity),
+            ("uniqueApi", unique),
+        ] {
+            if up {
+                info.insert(name.to_owned(), body.clone());
+            } else {
+                error.insert(name.to_owned(), body.clone());
+            }
+            details.insert(name.to_owned(), body);
+        }
+        let healthy = error.is_empty();
+        HealthReport {
+            healthy,
+            body: json!({
+                "status": if healthy { "ok" } else { "error" },
+                "info": info,
+                "error": error,
+                "details": details,
+            }),
+        }
+    }
+
+    /// One unauthenticated GET per distinct URL; any HTTP answer means
+    /// reachable.
+    async fn ping(&self, url: &str) -> Result<(), &'static str> {
+        match self
+            .confluence_client
+            .get(url)
+            .timeout(self.timeout)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(err) => Err(error_code(&err)),
+        }
+    }
+
+    async fn connectivity(&self) -> (bool, Json) {
+        let active: Vec<(&str, &ConfluenceTarget)> = self
+            .targets
+            .iter()
+            .filter_map(|t| t.confluence.as_ref().map(|c| (t.tenant.as_str(), c)))
+            .collect();
+        let gateways: BTreeSet<&str> = active
+            .iter()
+            .filter_map(|(_, c)| c.gateway.as_deref())
+            .collect();
+        let urls: BTreeSet<&str> = gateways
+            .iter()
+            .copied()
+            .chain(active.iter().map(|(_, c)| c.site.as_str()))
+            .collect();
+        let results: BTreeMap<&str, Result<(), &'static str>> = futures::future::join_all(
+            urls.iter()
+                .map(|url| async move { (*url, self.ping(url).await) }),
+        )
+        .await
+        .into_iter()
+        .collect();
+        let mut up = true;
+        let mut details = Map::new();
+        if !gateways.is_empty() {
+            let failure = gateways.iter().find_map(|g| results[g].err());
+            details.insert(
+                "atlassian".to_owned(),
+                json!(if failure.is_none() {
+                    "reachable"
+                } else {
+                    "unreachable"
+                }),
+            );
+            if let Some(code) = failure {
+                up = false;
+                details.insert("atlassianError".to_owned(), json!(code));
+            }
+        }
+        let entries: Vec<Json> = active
+            .iter()
+            .map(|(tenant, target)| match results[target.site.as_str()] {
+                Ok(()) => json!({"tenant": tenant, "status": "reachable"}),
+                Err(code) => {
+                    up = false;
+                    json!({"tenant": tenant, "status": "unreachable", "error": code})
+                }
+            })
+            .collect();
+        details.insert("confluence".to_owned(), json!(entries));
+        let mut body = json!({"status": if up { "up" } else { "down" }});
+        body.as_object_mut().expect("an object").extend(details);
+        (up, body)
+    }
+
+    async fn unique_api(&self) -> (bool, Json) {
+        let pings = futures::future::join_all(self.targets.iter().map(|t| async {
+            (
+                t.tenant.as_str(),
+                t.cycle.knowledge_base().ping_graphql(self.timeout).await,
+            )
+        }))
+        .await;
+        let mut up = true;
+        let mut entry = |tenant: &str, result: &Result<(), PingFailure>| match result {
+            Ok(()) => json!({"tenant": tenant, "status": "reachable"}),
+            Err(failure) => {
+                up = false;
+                json!({"tenant": tenant, "status": "unreachable", "error": failure.0})
+            }
+        };
+        let mut ingestion = Vec::new();
+        let mut scope_management = Vec::new();
+        for (tenant, ping) in &pings {
+            ingestion.push(entry(tenant, &ping.ingestion));
+            scope_management.push(entry(tenant, &ping.scope_management));
+        }
+        (
+            up,
+            json!({
+                "status": if up { "up" } else { "down" },
+                "ingestion": ingestion,
+                "scopeManagement": scope_management,
+            }),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::num::NonZeroU32;
+
+    use super::*;
+
+    fn history(size: u32, threshold: f64) -> SyncHistory {
+        SyncHistory::new(&HealthSettings {
+            sync_history_size: NonZeroU32::new(size).unwrap(),
+            tenant_failure_threshold: threshold,
+            connectivity_timeout: Duration::from_secs(1),
+        })
+    }
+
+    #[test]
+    fn no_records_is_up_with_a_message() {
+        let (up, body) = history(5, 0.5).check();
+        assert!(up);
+        assert_eq!(body["message"], "No sync records yet");
+    }
+
+    #[test]
+    fn a_tenant_fails_only_above_the_threshold_within_the_window() {
+        let h = history(4, 0.5);
+        h.record("acme", true);
+        h.record("acme", false);
+        // 1 of 2 = 0.5 is not strictly greater than 0.5.
+        assert!(h.check().0);
+        h.record("acme", true);
+        let (up, body) = h.check();
+        assert!(!up);
+        assert_eq!(body["failingTenants"], json!(["acme"]));
+        assert_eq!(body["threshold"], json!(0.5));
+        assert_eq!(body["tenants"]["acme"], json!({"failures": 2, "total": 3}));
+        // Successes push the failures out of the four-record window.
+        for _ in 0..3 {
+            h.record("acme", false);
+        }
+        let (up, body) = h.check();
+        assert!(up, "{body}");
+        assert_eq!(body["tenants"]["acme"], json!({"failures": 1, "total": 4}));
+        assert!(body.get("failingTenants").is_none());
+    }
+}
