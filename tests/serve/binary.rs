@@ -132,7 +132,11 @@ async fn sigterm_mid_cycle_drains_and_exits_0_with_a_consistent_knowledge_base()
     assert_eq!(exit_code(&mut child).await, Some(0));
     let snapshot = world.unique.snapshot();
     assert_consistent(&snapshot);
-    assert_eq!(snapshot.contents.len(), 8, "the cycle was drained, not cut");
+    assert!(
+        !snapshot.contents.is_empty() && snapshot.contents.len() < 8,
+        "the items in flight were finished, no new one started: {}",
+        snapshot.contents.len()
+    );
     // Log lines of the cycle carry the tenant and the cycle id.
     // The process has exited, so the reader thread ends at EOF: `iter`
     // returns every remaining line.

@@ -386,7 +386,8 @@ async fn probe_and_scrape_answer_during_a_sync_and_ticks_meanwhile_are_skipped()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_in_the_middle_of_a_cycle_drains_it_and_leaves_nothing_half_registered() {
+async fn shutdown_in_the_middle_of_a_cycle_finishes_the_items_in_flight_and_leaves_nothing_half_registered()
+ {
     let world = World::new(Setup::default()).await;
     world.unique.fail_randomly(
         Operation::Upload,
@@ -408,10 +409,12 @@ async fn shutdown_in_the_middle_of_a_cycle_drains_it_and_leaves_nothing_half_reg
     assert!(report.abandoned.is_empty(), "{report:?}");
     let snapshot = daemon.world.unique.snapshot();
     assert_consistent(&snapshot);
-    assert_eq!(
-        snapshot.contents.len(),
-        8,
-        "the running cycle was allowed to finish"
+    // The items in flight finished; no new item was started after the
+    // signal (the rest comes back in the next cycle's diff).
+    assert!(
+        snapshot.contents.len() >= registered_before && snapshot.contents.len() < 8,
+        "{} items stored, {registered_before} registered at the signal",
+        snapshot.contents.len()
     );
     // The servers are gone.
     assert!(

@@ -288,6 +288,11 @@ impl Daemon {
         info!("shutdown requested: no new cycles; waiting for running ones");
         let scheduler = &self.scheduler;
         scheduler.stop_scheduling.cancel();
+        // Running cycles finish the items in flight and start no new one,
+        // so the drain is about one item's time, not a whole cycle's.
+        for target in &scheduler.health.targets {
+            target.cycle.stop_new_work();
+        }
         self.tenant_tasks.wait().await;
         scheduler.cycles.close();
         if tokio::time::timeout(self.drain_timeout, scheduler.cycles.wait())

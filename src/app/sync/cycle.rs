@@ -148,6 +148,11 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
             self.ingest(&work, &scopes, report, observer).await;
         }
         self.keep_failed_updates_among(&work.keys());
+        if self.stopping() {
+            return Err(CycleError::new(
+                "interrupted by shutdown after the items in flight; deletions and cleanup are left to the next cycle",
+            ));
+        }
 
         self.delete_vanished(&spaces, report, observer).await;
         observer.phase(tenant, Phase::CleaningUp);

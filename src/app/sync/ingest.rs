@@ -43,6 +43,9 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
         observer.phase(tenant, Phase::IngestingPages);
         let mut done = 0;
         for batch in work.pages.chunks(BODY_BATCH) {
+            if self.stopping() {
+                break;
+            }
             for result in self.ingest_page_batch(batch, scopes).await {
                 record(report, result, true);
                 observer.page_done(tenant, result);
@@ -52,6 +55,7 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
                 }
             }
         }
+        not_started(report, true, work.pages.len() - done);
         info!(
             tenant,
             pages = work.pages.len(),
@@ -69,7 +73,7 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
         let mut in_flight = FuturesUnordered::new();
         let mut done = 0;
         loop {
-            while in_flight.len() < self.tenant.concurrency {
+            while in_flight.len() < self.tenant.concurrency && !self.stopping() {
                 let Some(item) = pending.next() else { break };
                 in_flight.push(self.ingest_attachment(item, scopes));
             }
@@ -88,6 +92,7 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
                 );
             }
         }
+        not_started(report, false, work.attachments.len() - done);
         info!(
             tenant,
             attachments = work.attachments.len(),
@@ -117,7 +122,7 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
         let mut in_flight = FuturesUnordered::new();
         let mut results = Vec::with_capacity(batch.len());
         loop {
-            while in_flight.len() < self.tenant.concurrency {
+            while in_flight.len() < self.tenant.concurrency && !self.stopping() {
                 let Some(work) = pending.next() else { break };
                 let fetch = bodies.remove(&work.item.id).unwrap_or_else(|| {
                     BodyFetch::Failed(PortError::new(
@@ -290,6 +295,20 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
         }
         warn!(tenant = %self.tenant.name, key = %upsert.key, error = %err, "ingestion failed");
         ItemResult::Failure
+    }
+}
+
+/// Items a shutdown kept from starting: never registered, so the next
+/// cycle's diff brings them back.
+fn not_started(report: &mut CycleReport, page: bool, count: usize) {
+    if count > 0 {
+        let counts = if page {
+            &mut report.pages
+        } else {
+            &mut report.attachments
+        };
+        counts.skipped += count;
+        report.skip(SkipReason::Shutdown, count);
     }
 }
 

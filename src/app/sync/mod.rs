@@ -129,6 +129,9 @@ pub struct SyncCycle<C, K> {
     /// process re-ingests them whatever the diff says. In memory only, like
     /// the health window (§13 #25): a restart forgets them.
     failed_updates: Mutex<HashSet<String>>,
+    /// Set at shutdown: running cycles finish the items in flight, start no
+    /// new ones and skip deletions and cleanup (§9.1, ours).
+    stopping: AtomicBool,
 }
 
 /// Clears the re-entrancy flag when the cycle ends, however it ends.
@@ -148,6 +151,7 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
             knowledge_base,
             running: AtomicBool::new(false),
             failed_updates: Mutex::new(HashSet::new()),
+            stopping: AtomicBool::new(false),
         }
     }
 
@@ -161,6 +165,17 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
 
     pub fn knowledge_base(&self) -> &K {
         &self.knowledge_base
+    }
+
+    /// Shutdown: a running cycle finishes the items in flight and starts
+    /// no new item; later cycles of this instance do no work. Items left
+    /// out were never registered, so nothing is half-written.
+    pub fn stop_new_work(&self) {
+        self.stopping.store(true, Ordering::Release);
+    }
+
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
     }
 
     /// A copy of the keys whose update failed after registration.

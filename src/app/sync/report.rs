@@ -40,6 +40,8 @@ pub enum SkipReason {
     ZeroBytes,
     /// Deleted in Confluence while the cycle ran.
     NotFound,
+    /// Not started because the process is shutting down.
+    Shutdown,
 }
 
 impl SkipReason {
@@ -52,6 +54,7 @@ impl SkipReason {
             SkipReason::EmptyBody => "empty_body",
             SkipReason::ZeroBytes => "zero_bytes",
             SkipReason::NotFound => "not_found",
+            SkipReason::Shutdown => "shutdown",
         }
     }
 }
