@@ -29,6 +29,7 @@ mod cli;
 mod content_types;
 mod deletions;
 mod failures;
+mod inline_images;
 
 mod ownership;
 mod purge;
