@@ -163,10 +163,11 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
                 // the real size is checked again below.
                 let mut estimate = budget;
                 let mut planned = Vec::with_capacity(batch.len());
+                let mut full_by_estimate = false;
                 for candidate in batch {
                     let added = candidate.added(base64_len(candidate.meta.file_size));
                     if !estimate.take(candidate.removed(), added) {
-                        capped = true;
+                        full_by_estimate = true;
                         break;
                     }
                     planned.push(candidate);
@@ -207,6 +208,7 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
                         None => appended.push(Orphan { tag, base64 }),
                     }
                 }
+                capped |= full_by_estimate;
             }
         }
         if capped {
@@ -462,9 +464,187 @@ impl Base64Encoder {
 
 #[cfg(test)]
 mod tests {
+    use std::{future::Future, pin::Pin};
+
+    use bytes::Bytes;
     use proptest::prelude::*;
 
     use super::*;
+    use crate::{
+        app::sync::TenantContext,
+        domain::{
+            attachment::MIB,
+            discovery::DiscoveryRules,
+            keys::KeyFormat,
+            model::{InstanceType, Space},
+        },
+        ports::{
+            confluence::{ByteStream, MockConfluenceSource},
+            knowledge_base::MockKnowledgeBase,
+        },
+        telemetry::DiagnosticsPolicy,
+    };
+
+    type Boxed<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+    fn tenant(max_file_size_bytes: u64) -> TenantContext {
+        TenantContext {
+            name: "tenant1".into(),
+            instance_type: InstanceType::Cloud,
+            cloud_id: Some("cloud-1".into()),
+            base_url: "https://tenant1.atlassian.net".into(),
+            root_scope_id: "root-scope-id".into(),
+            key_format: KeyFormat::Current,
+            ingest_single_label: "ai-ingest".into(),
+            discovery: DiscoveryRules {
+                ingest_all_label: "ai-ingest-all".into(),
+                max_items: None,
+                attachments: Some(AttachmentRules {
+                    allowed_mime_types: vec!["image/png".into()],
+                    max_file_size_bytes,
+                }),
+            },
+            concurrency: 4,
+            store_internally: true,
+            page_ingestion_config: None,
+            image_ocr: false,
+            inline_images: true,
+            diagnostics: DiagnosticsPolicy::Conceal,
+        }
+    }
+
+    fn space() -> Space {
+        Space {
+            id: "space-1".into(),
+            key: "SP".into(),
+            name: "Space One".into(),
+        }
+    }
+
+    fn page() -> PageItem {
+        PageItem {
+            id: "p1".into(),
+            title: "Page p1".into(),
+            space: space(),
+            version_when: "2026-05-01T10:00:00.000Z".into(),
+            web_ui: "/spaces/SP/pages/p1".into(),
+            labels: vec![],
+        }
+    }
+
+    fn png(id: &str, file_size: u64) -> AttachmentItem {
+        AttachmentItem {
+            page_id: "p1".into(),
+            space: space(),
+            meta: AttachmentMeta {
+                id: id.into(),
+                title: format!("{id}.png"),
+                media_type: "image/png".into(),
+                file_size,
+                version_when: None,
+                download_path: format!("/download/{id}"),
+            },
+            version_when: "2026-05-01T10:00:00.000Z".into(),
+        }
+    }
+
+    fn image(id: &str) -> String {
+        format!(r#"<ac:image><ri:attachment ri:filename="{id}.png"/></ac:image>"#)
+    }
+
+    fn stream(
+        content_length: Option<u64>,
+        chunks: Vec<&'static [u8]>,
+    ) -> Boxed<Result<ByteStream, PortError>> {
+        let chunks = chunks.into_iter().map(|c| Ok(Bytes::from_static(c)));
+        let stream = ByteStream {
+            content_length,
+            chunks: Box::pin(futures::stream::iter(chunks.collect::<Vec<_>>())),
+        };
+        Box::pin(async move { Ok(stream) })
+    }
+
+    fn cycle(
+        max_file_size_bytes: u64,
+        confluence: MockConfluenceSource,
+    ) -> SyncCycle<MockConfluenceSource, MockKnowledgeBase> {
+        SyncCycle::new(
+            tenant(max_file_size_bytes),
+            confluence,
+            MockKnowledgeBase::new(),
+        )
+    }
+
+    #[tokio::test]
+    async fn the_size_limit_is_enforced_while_reading() {
+        let mut confluence = MockConfluenceSource::new();
+        // Announced within the limit, but the bytes keep coming.
+        confluence
+            .expect_download()
+            .withf(|_, meta| meta.id == "long")
+            .times(1)
+            .returning(|_, _| stream(None, vec![&[1; 60], &[2; 60]]));
+        // Announced over the limit: not read at all.
+        confluence
+            .expect_download()
+            .withf(|_, meta| meta.id == "announced")
+            .times(1)
+            .returning(|_, _| stream(Some(101), vec![]));
+        confluence
+            .expect_download()
+            .withf(|_, meta| meta.id == "fits")
+            .times(1)
+            .returning(|_, _| stream(None, vec![b"ab", b"c"]));
+        let cycle = cycle(100, confluence);
+        let (long, announced, fits) = (png("long", 10), png("announced", 10), png("fits", 3));
+        let body = format!("{}{}{}", image("long"), image("announced"), image("fits"));
+        let inlined = cycle
+            .inline_images(&page(), body, &[&long, &announced, &fits])
+            .await;
+        assert_eq!(
+            inlined,
+            format!(
+                r#"{}{}<img src="data:image/png;base64,YWJj" alt="fits.png" />"#,
+                image("long"),
+                image("announced")
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn images_that_would_pass_the_body_cap_are_not_downloaded() {
+        let mut confluence = MockConfluenceSource::new();
+        // 40 MiB announced: ~53 MiB of base64, so a second one cannot fit
+        // under the 64 MiB cap and is never requested.
+        confluence
+            .expect_download()
+            .withf(|_, meta| meta.id == "first")
+            .times(1)
+            .returning(|_, _| stream(None, vec![b"abc"]));
+        let cycle = cycle(50 * MIB, confluence);
+        let (first, second) = (png("first", 40 * MIB), png("second", 40 * MIB));
+        let body = format!("{}{}", image("first"), image("second"));
+        let inlined = cycle.inline_images(&page(), body, &[&first, &second]).await;
+        assert_eq!(
+            inlined,
+            format!(
+                r#"<img src="data:image/png;base64,YWJj" alt="first.png" />{}"#,
+                image("second")
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_body_is_uploaded_unchanged_without_any_request() {
+        // No expectations: any request would panic the test.
+        let cycle = cycle(100, MockConfluenceSource::new());
+        let body = format!("<p>{}<!-- never closed", image("fits"));
+        let fits = png("fits", 3);
+        assert_eq!(
+            cycle.inline_images(&page(), body.clone(), &[&fits]).await,
+            body
+        );
+    }
 
     proptest! {
         #[test]
