@@ -140,12 +140,13 @@ struct AttachmentRef {
 impl OpenMacro {
     /// A child element (start or self-closing tag) at stack length `level`.
     /// `is_start`: an opening tag (pushed at index `level` afterwards) rather
-    /// than a self-closing one.
+    /// than a self-closing one; `at`: offset of its tag, for errors.
     fn child(
         &mut self,
         level: usize,
         element: &BytesStart<'_>,
         is_start: bool,
+        at: usize,
     ) -> Result<(), MalformedBody> {
         let name = element.name();
         let name = name.as_ref();
@@ -153,7 +154,7 @@ impl OpenMacro {
             match name {
                 "ri:url" => self.has_url = true,
                 "ri:attachment" if self.attachment.is_none() => {
-                    let attributes = attributes(element, &["ri:filename"])?;
+                    let attributes = attributes(element, &["ri:filename"], at)?;
                     self.attachment = Some(AttachmentRef {
                         filename: non_empty(attributes.into_iter().next().flatten()),
                         open_at: is_start.then_some(level),
@@ -168,7 +169,7 @@ impl OpenMacro {
             && attachment.page.is_none()
         {
             let mut values =
-                attributes(element, &["ri:content-title", "ri:space-key"])?.into_iter();
+                attributes(element, &["ri:content-title", "ri:space-key"], at)?.into_iter();
             let title = non_empty(values.next().flatten());
             let space_key = non_empty(values.next().flatten());
             attachment.page = Some((title, space_key));
@@ -246,11 +247,14 @@ pub fn find_image_macros(body: &str) -> Result<Vec<ImageMacro>, MalformedBody> {
         match event {
             Event::Start(element) => {
                 if let Some(current) = &mut open {
-                    current.child(stack.len(), &element, true)?;
+                    current.child(stack.len(), &element, true, before)?;
                 } else if element.name().as_ref() == "ac:image" {
-                    let mut values =
-                        attributes(&element, &["ac:alt", "ac:title", "ac:width", "ac:height"])?
-                            .into_iter();
+                    let mut values = attributes(
+                        &element,
+                        &["ac:alt", "ac:title", "ac:width", "ac:height"],
+                        before,
+                    )?
+                    .into_iter();
                     open = Some(OpenMacro {
                         start: before,
                         depth: stack.len(),
@@ -268,7 +272,7 @@ pub fn find_image_macros(body: &str) -> Result<Vec<ImageMacro>, MalformedBody> {
             }
             Event::Empty(element) => {
                 if let Some(current) = &mut open {
-                    current.child(stack.len(), &element, false)?;
+                    current.child(stack.len(), &element, false, before)?;
                 }
             }
             Event::End(element) => {
@@ -314,17 +318,18 @@ fn is_literal_image_end(tag: &str) -> bool {
 }
 
 /// The unescaped values of the wanted attributes, in the order asked for
-/// (first occurrence of each).
+/// (first occurrence of each). `at`: offset of the tag, for errors.
 fn attributes(
     element: &BytesStart<'_>,
     wanted: &[&str],
+    at: usize,
 ) -> Result<Vec<Option<String>>, MalformedBody> {
     let mut values = vec![None; wanted.len()];
     let mut iter = element.attributes();
     iter.with_checks(false);
     for attribute in iter {
         let attribute = attribute.map_err(|err| MalformedBody {
-            position: 0,
+            position: at as u64,
             reason: format!("attribute of <{}>: {err}", element.name().as_ref()),
         })?;
         let key = attribute.key.as_ref();

@@ -19,6 +19,7 @@ both_flavors!(
     an_image_that_cannot_be_downloaded_stays_a_macro,
     unreferenced_images_are_appended,
     a_newer_image_updates_its_page,
+    turning_inlining_on_removes_standalone_images,
 );
 
 fn inlining() -> Value {
@@ -294,6 +295,36 @@ async fn a_newer_image_updates_its_page(flavor: Flavor) {
     assert_eq!(
         html(&app.snapshot(), &sp(flavor, "p1")),
         format!(r#"<img src="{}" alt="chart.png" />"#, data_uri(&newer))
+    );
+    app.finish().await;
+}
+
+/// §10.5: an image ingested on its own while inlining was off is `deleted`
+/// by the next diff once inlining is on, and removed; the pdf stays.
+async fn turning_inlining_on_removes_standalone_images(flavor: Flavor) {
+    let png = SimAttachment::new("att-png", "chart.png", "image/png", 50);
+    let pdf = SimAttachment::new("att-pdf", "notes.pdf", "application/pdf", 50);
+    let page = SimPage::new("p1", "SP")
+        .labels([SINGLE])
+        .body(image("chart.png"))
+        .attachment(png)
+        .attachment(pdf);
+    let mut app = spawn_app(flavor, dataset(flavor).page(page)).await;
+    app.successful_cycle().await;
+    assert_eq!(
+        keys(&app.snapshot()),
+        sorted([
+            sp(flavor, "p1"),
+            sp(flavor, "p1::att-pdf"),
+            sp(flavor, "p1::att-png")
+        ])
+    );
+    app.configure(inlining());
+    let report = app.successful_cycle().await;
+    assert_eq!(report.deleted, 1);
+    assert_eq!(
+        keys(&app.snapshot()),
+        sorted([sp(flavor, "p1"), sp(flavor, "p1::att-pdf")])
     );
     app.finish().await;
 }
