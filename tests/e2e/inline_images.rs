@@ -93,8 +93,9 @@ async fn same_page_images_are_inlined(flavor: Flavor) {
 }
 
 /// `ri:page` references: one in another space, one in the page's own
-/// space (no `ri:space-key`), each fetched once by title (C6) even when
-/// referenced twice; the other pages are not labelled and not ingested.
+/// space (no `ri:space-key`), each page fetched once by title (C6) and each
+/// image downloaded once even when shown twice; the other pages are not
+/// labelled and not ingested.
 async fn images_of_other_pages_are_inlined(flavor: Flavor) {
     let shared = SimAttachment::new("att-shared", "shared.png", "image/png", 2_500).with_seed(5);
     let sibling = SimAttachment::new("att-sib", "sib.jpg", "image/jpeg", 700).with_seed(6);
@@ -126,7 +127,13 @@ async fn images_of_other_pages_are_inlined(flavor: Flavor) {
             data_uri(&sibling)
         )
     );
-    assert_eq!(app.confluence.counters().requests(Route::ContentByTitle), 2);
+    let counters = app.confluence.counters();
+    assert_eq!(counters.requests(Route::ContentByTitle), 2);
+    assert_eq!(
+        counters.requests(Route::Download),
+        2,
+        "the image shown twice is downloaded once"
+    );
     app.finish().await;
 }
 

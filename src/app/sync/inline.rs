@@ -57,7 +57,7 @@ impl Candidate {
 }
 
 /// Why one image was left as it was.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum FetchError {
     Download(PortError),
     /// More bytes arrived (or were announced) than `maxFileSizeMb` allows.
@@ -172,13 +172,41 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
                     }
                     planned.push(candidate);
                 }
-                let fetched = join_all(
-                    planned
+                // One download per attachment, however many macros of the
+                // batch show it.
+                let mut fetches: Vec<&Candidate> = Vec::new();
+                let mut slots = Vec::with_capacity(planned.len());
+                for candidate in &planned {
+                    let slot = fetches.iter().position(|f| {
+                        f.owner_page_id == candidate.owner_page_id && f.meta.id == candidate.meta.id
+                    });
+                    slots.push(slot.unwrap_or_else(|| {
+                        fetches.push(candidate);
+                        fetches.len() - 1
+                    }));
+                }
+                let mut uses = vec![0usize; fetches.len()];
+                for &slot in &slots {
+                    uses[slot] += 1;
+                }
+                let mut fetched: Vec<Option<Result<String, FetchError>>> = join_all(
+                    fetches
                         .iter()
                         .map(|c| self.fetch_base64(c, rules.max_file_size_bytes)),
                 )
-                .await;
-                for (candidate, result) in planned.into_iter().zip(fetched) {
+                .await
+                .into_iter()
+                .map(Some)
+                .collect();
+                for (candidate, slot) in planned.into_iter().zip(slots) {
+                    // The last use of a download takes it, earlier ones copy.
+                    uses[slot] -= 1;
+                    let result = if uses[slot] == 0 {
+                        fetched[slot].take()
+                    } else {
+                        fetched[slot].clone()
+                    };
+                    let Some(result) = result else { continue };
                     let base64 = match result {
                         Ok(base64) => base64,
                         Err(err) => {
