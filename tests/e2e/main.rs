@@ -30,6 +30,7 @@ mod content_types;
 mod deletions;
 mod failures;
 mod faults;
+mod inline_images;
 mod multi_cycle;
 
 mod ownership;

@@ -17,6 +17,7 @@ use crate::{
         attachment::AttachmentSkip,
         discovery::{self, AttachmentItem, Discovery, DiscoverySkip, PageItem, SpaceGroup},
         guards::{GuardInput, GuardVerdict},
+        inline_images::{self, ImageIndex},
         keys::{ItemKey, PartialKey, SpaceScopeId},
         plan::{DiffAnswer, Ingest, SpacePlanner},
         urls,
@@ -126,7 +127,8 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
         record_discovery_skips(report, &discovery);
 
         observer.phase(tenant, Phase::Diffing);
-        let spaces = self.diff_spaces(&discovery).await?;
+        let images = self.image_index(&discovery);
+        let spaces = self.diff_spaces(&discovery, &images).await?;
         for space in &spaces {
             report.new += space.diff.new.len();
             report.updated += space.diff.updated.len();
@@ -145,7 +147,7 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
         if !work.pages.is_empty() || !work.attachments.is_empty() {
             observer.work_selected(tenant, work.pages.len(), work.attachments.len());
             let scopes = self.ensure_space_scopes(&root_path, &work).await?;
-            self.ingest(&work, &scopes, report, observer).await;
+            self.ingest(&work, &scopes, &images, report, observer).await;
         }
         self.keep_failed_updates_among(&work.keys());
         if self.stopping() {
@@ -192,10 +194,21 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
         ))
     }
 
+    /// §9.6 step 3: each page's image attachments, when they are inlined
+    /// (empty otherwise, so nothing is inlined and no version is folded).
+    pub(super) fn image_index<'a>(&self, discovery: &'a Discovery) -> ImageIndex<'a> {
+        if self.tenant.inline_images {
+            inline_images::images_by_page(discovery)
+        } else {
+            ImageIndex::new()
+        }
+    }
+
     /// §9.4–§9.5: one file-diff per space, each followed by its guards.
     pub(super) async fn diff_spaces<'a>(
         &self,
         discovery: &'a Discovery,
+        images: &ImageIndex<'_>,
     ) -> Result<Vec<SpaceDiff<'a>>, CycleError> {
         let mut spaces = Vec::new();
         for group in discovery::group_by_space(discovery, self.tenant.inline_images) {
@@ -205,7 +218,7 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
                 &group.space.id,
                 &group.space.key,
             );
-            let request = self.file_diff_request(&partial_key, &group);
+            let request = self.file_diff_request(&partial_key, &group, images);
             let diff = self
                 .knowledge_base
                 .file_diff(&request)
@@ -226,6 +239,7 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
         &self,
         partial_key: &PartialKey,
         group: &SpaceGroup<'_>,
+        images: &ImageIndex<'_>,
     ) -> FileDiffRequest {
         let tenant = &self.tenant;
         let pages = group.pages.iter().map(|page| FileDiffItem {
@@ -236,7 +250,16 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
                 &page.id,
                 &page.web_ui,
             ),
-            updated_at: page.version_when.clone(),
+            // Ours (§5.7): an inlined image is part of its page, so a newer
+            // image makes the page newer. The index is empty when inlining
+            // is off, which leaves the page's own version. Images of other
+            // pages (C6) are only known once the body is read, after the
+            // diff, and do not count.
+            updated_at: inline_images::page_updated_at(
+                &page.version_when,
+                images.get(page.id.as_str()).map_or(&[], Vec::as_slice),
+            )
+            .to_owned(),
         });
         let attachments = group.attachments.iter().map(|item| FileDiffItem {
             key: ItemKey::attachment(&item.page_id, &item.meta.id).to_string(),

@@ -18,6 +18,7 @@ use crate::{
     domain::{
         attachment,
         discovery::{AttachmentItem, PageItem},
+        inline_images::ImageIndex,
         keys::ItemKey,
         urls,
     },
@@ -36,6 +37,7 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
         &self,
         work: &Work<'_>,
         scopes: &HashMap<String, String>,
+        images: &ImageIndex<'_>,
         report: &mut CycleReport,
         observer: &dyn CycleObserver,
     ) {
@@ -46,7 +48,7 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
             if self.stopping() {
                 break;
             }
-            for result in self.ingest_page_batch(batch, scopes).await {
+            for result in self.ingest_page_batch(batch, scopes, images).await {
                 record(report, result, true);
                 observer.page_done(tenant, result);
                 done += 1;
@@ -109,6 +111,7 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
         &self,
         batch: &[WorkItem<'_, PageItem>],
         scopes: &HashMap<String, String>,
+        images: &ImageIndex<'_>,
     ) -> Vec<ItemResult> {
         let ids: Vec<String> = batch.iter().map(|work| work.item.id.clone()).collect();
         let mut bodies: HashMap<String, BodyFetch> = match self.confluence.page_bodies(&ids).await {
@@ -130,7 +133,10 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
                         "page body missing from the batch answer",
                     ))
                 });
-                in_flight.push(self.ingest_page(work, fetch, scopes));
+                let page_images = images
+                    .get(work.item.id.as_str())
+                    .map_or(&[][..], Vec::as_slice);
+                in_flight.push(self.ingest_page(work, fetch, scopes, page_images));
             }
             let Some(result) = in_flight.next().await else {
                 break;
@@ -145,6 +151,7 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
         work: &WorkItem<'_, PageItem>,
         fetch: BodyFetch,
         scopes: &HashMap<String, String>,
+        images: &[&AttachmentItem],
     ) -> ItemResult {
         let page = work.item;
         let body = match fetch {
@@ -173,7 +180,13 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
             .filter(|l| !excluded.contains(l))
             .collect();
         labels.sort_unstable();
-        let html = Bytes::from(body.storage);
+        let storage = if tenant.inline_images {
+            self.inline_images(page, body.storage, images).await
+        } else {
+            body.storage
+        };
+        // `byteSize` is the length of what is uploaded: the inlined body.
+        let html = Bytes::from(storage);
         let upsert = ContentUpsert {
             key: work.partial_key.content_key(&ItemKey::page(&page.id)),
             title: page.title.clone(),

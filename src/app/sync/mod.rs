@@ -8,6 +8,7 @@ mod cleanup;
 mod cycle;
 mod ingest;
 mod init;
+mod inline;
 mod plan;
 mod purge;
 mod report;

@@ -88,6 +88,7 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
         };
 
         let discovery = self.discover().await?;
+        let images = self.image_index(&discovery);
         let mut spaces = Vec::new();
         let mut would_abort = false;
         for group in discovery::group_by_space(&discovery, self.tenant.inline_images) {
@@ -97,7 +98,7 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
                 &group.space.id,
                 &group.space.key,
             );
-            let request = self.file_diff_request(&partial_key, &group);
+            let request = self.file_diff_request(&partial_key, &group, &images);
             let diff = kb
                 .file_diff(&request)
                 .await
