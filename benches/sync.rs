@@ -17,6 +17,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use confluence_connector::sim::unique::Operation;
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_confluence-connector");
@@ -279,19 +280,12 @@ impl From<&Value> for Counters {
             confluence_api: c["api_requests"].as_u64().unwrap_or(0),
             downloads: c["by_route"]["download"].as_u64().unwrap_or(0),
             tokens: c["tokens_issued"].as_u64().unwrap_or(0),
-            unique_calls: u["graphql_calls"].as_u64().unwrap_or(0) + calls("file-diff"),
-            unique_writes: [
-                "ContentUpsert",
-                "ContentDeleteByContentIds",
-                "GenerateScopesBasedOnPaths",
-                "UpdateScope",
-                "DeleteFolder",
-                "BulkMove",
-                "upload",
-            ]
-            .iter()
-            .map(|name| calls(name))
-            .sum(),
+            unique_calls: u["graphql_calls"].as_u64().unwrap_or(0) + calls("FileDiff"),
+            // `simulate` names operations as `Operation` displays them.
+            unique_writes: Operation::WRITES
+                .iter()
+                .map(|operation| calls(&operation.to_string()))
+                .sum(),
         }
     }
 }

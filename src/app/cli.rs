@@ -79,6 +79,15 @@ pub enum Flavor {
     Dc,
 }
 
+impl From<Flavor> for crate::sim::confluence::Flavor {
+    fn from(flavor: Flavor) -> Self {
+        match flavor {
+            Flavor::Cloud => crate::sim::confluence::Flavor::Cloud,
+            Flavor::Dc => crate::sim::confluence::Flavor::DataCenter,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Number of spaces in the generated dataset.

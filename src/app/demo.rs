@@ -11,12 +11,11 @@ use std::{
     process::ExitCode,
 };
 
-use serde_json::json;
-
 use super::{
-    cli::{DemoArgs, Flavor as CliFlavor, GlobalArgs},
+    cli::{DemoArgs, GlobalArgs},
     exit,
     progress::Progress,
+    quiet_logging, runtime,
     sync::{CycleReport, CycleResult, NoObserver},
     tenants::build_cycle,
 };
@@ -27,42 +26,18 @@ use crate::{
         confluence::{ConfluenceSim, Flavor, SimSettings},
         tenant::{self, SECRET_ENV},
         unique::{Operation, SeedScope, UniqueSim, UniqueSimSettings, UniqueSnapshot},
-        workload::{self, ALLOWED_TYPES, MAX_FILE_SIZE_MB, Workload, WorkloadSpec},
+        workload::{self, Workload, WorkloadSpec},
     },
-    telemetry::{self, LogFormat, LogLevel},
 };
 
 const ROOT_SCOPE: &str = "demo-root";
 
-/// Unique operations that change something, besides the self-grant every
-/// cycle performs.
-const WRITES: [Operation; 7] = [
-    Operation::ContentUpsert,
-    Operation::Upload,
-    Operation::ContentDeleteByContentIds,
-    Operation::GenerateScopesBasedOnPaths,
-    Operation::UpdateScope,
-    Operation::DeleteFolder,
-    Operation::BulkMove,
-];
-
 pub fn run(global: &GlobalArgs, args: &DemoArgs) -> ExitCode {
     // The demo's own output is the table; logs only say what went wrong.
-    let level = global
-        .log_level
-        .as_deref()
-        .and_then(|level| level.parse::<LogLevel>().ok())
-        .unwrap_or(LogLevel::Warn);
-    telemetry::init(level, LogFormat::Pretty);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    quiet_logging(global);
+    let runtime = match runtime() {
         Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("error: cannot start the async runtime: {err}");
-            return ExitCode::from(exit::FAILURE);
-        }
+        Err(code) => return code,
     };
     match runtime.block_on(demo(args)) {
         Ok(true) => ExitCode::from(exit::OK),
@@ -76,10 +51,7 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> ExitCode {
 
 /// Runs the demo; `Ok(false)` when the outcome does not match the workload.
 async fn demo(args: &DemoArgs) -> Result<bool, String> {
-    let flavor = match args.flavor {
-        CliFlavor::Cloud => Flavor::Cloud,
-        CliFlavor::Dc => Flavor::DataCenter,
-    };
+    let flavor = Flavor::from(args.flavor);
     let spec = WorkloadSpec {
         spaces: args.spaces,
         pages: args.pages,
@@ -88,13 +60,10 @@ async fn demo(args: &DemoArgs) -> Result<bool, String> {
         big_attachment_mb: 0,
     };
     let workload = workload::generate(&spec);
-    let settings = match flavor {
-        Flavor::Cloud => SimSettings::cloud(),
-        Flavor::DataCenter => SimSettings::data_center(),
-    };
-    let confluence = ConfluenceSim::start(settings, workload.dataset.clone())
-        .await
-        .map_err(|e| format!("cannot start the Confluence simulator: {e}"))?;
+    let confluence =
+        ConfluenceSim::start(SimSettings::for_flavor(flavor), workload.dataset.clone())
+            .await
+            .map_err(|e| format!("cannot start the Confluence simulator: {e}"))?;
     let unique = UniqueSim::start(UniqueSimSettings::cluster_local())
         .await
         .map_err(|e| format!("cannot start the Unique simulator: {e}"))?;
@@ -112,13 +81,7 @@ async fn demo(args: &DemoArgs) -> Result<bool, String> {
     let dir =
         tempfile::tempdir().map_err(|e| format!("cannot create a temporary directory: {e}"))?;
     let mut file = tenant::tenant_file(&confluence, &unique, ROOT_SCOPE);
-    tenant::merge(
-        &mut file,
-        json!({"ingestion": {"attachments": {
-            "allowedMimeTypes": ALLOWED_TYPES,
-            "maxFileSizeMb": MAX_FILE_SIZE_MB,
-        }}}),
-    );
+    tenant::merge(&mut file, workload::tenant_patch());
     let path = dir.path().join("demo-tenant-config.yaml");
     let yaml = serde_yaml::to_string(&file).map_err(|e| e.to_string())?;
     std::fs::write(&path, yaml).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
@@ -150,7 +113,7 @@ async fn demo(args: &DemoArgs) -> Result<bool, String> {
     unique.reset_counters();
     let second = cycle.run(&NoObserver).await;
     let counters = unique.counters();
-    let writes: u64 = WRITES.iter().map(|op| counters.calls(*op)).sum();
+    let writes: u64 = Operation::WRITES.iter().map(|op| counters.calls(*op)).sum();
     let unchanged = second.result == CycleResult::Success
         && second.new + second.updated + second.deleted == 0
         && writes == 0;

@@ -44,6 +44,30 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
+/// The multi-threaded runtime a subcommand runs on; a failure to start it
+/// is printed and becomes exit status 1.
+pub fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| {
+            eprintln!("error: cannot start the async runtime: {err}");
+            ExitCode::from(exit::FAILURE)
+        })
+}
+
+/// Logging for the commands whose own output is the point (`demo`,
+/// `simulate`): readable lines on stderr, warnings and errors only unless
+/// `--log-level` asks for more.
+pub fn quiet_logging(global: &GlobalArgs) {
+    let level = global
+        .log_level
+        .as_deref()
+        .and_then(|level| level.parse::<telemetry::LogLevel>().ok())
+        .unwrap_or(telemetry::LogLevel::Warn);
+    telemetry::init(level, telemetry::LogFormat::Pretty);
+}
+
 /// Sets up logging (stderr) from the environment and the global flags, then
 /// loads the configuration as every subcommand does; on errors prints each
 /// of them and returns exit status 2.

@@ -15,7 +15,7 @@ use std::{
 
 use super::{
     cli::{GlobalArgs, PlanArgs, TenantArgs},
-    exit, load_config,
+    exit, load_config, runtime,
     sync::{CycleReport, CycleResult, NoObserver, PlanReport, PurgeOutcome, PurgeReport},
     tenants::{Retries, build_cycle_with},
 };
@@ -228,16 +228,6 @@ fn selected<'a>(
         eprintln!("error: {err}");
         ExitCode::from(exit::CONFIG)
     })
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|err| {
-            eprintln!("error: cannot start the async runtime: {err}");
-            ExitCode::from(exit::FAILURE)
-        })
 }
 
 fn print_stdout(text: &str, code: u8) -> ExitCode {

@@ -10,29 +10,21 @@ use std::{io::Write, process::ExitCode};
 use serde_json::{Value, json};
 
 use super::{
-    cli::{Flavor as CliFlavor, GlobalArgs, SimulateArgs},
-    exit,
+    cli::{GlobalArgs, SimulateArgs},
+    exit, quiet_logging, runtime,
 };
-use crate::{
-    sim::{
-        confluence::{ConfluenceSim, Flavor, SimHandle, SimSettings},
-        tenant::{self, SECRET_ENV},
-        unique::{SeedScope, UniqueSim, UniqueSimHandle, UniqueSimSettings},
-        workload::{self, ALLOWED_TYPES, MAX_FILE_SIZE_MB, WorkloadSpec},
-    },
-    telemetry::{self, LogFormat, LogLevel},
+use crate::sim::{
+    confluence::{ConfluenceSim, Flavor, SimHandle, SimSettings},
+    tenant::{self, SECRET_ENV},
+    unique::{SeedScope, UniqueSim, UniqueSimHandle, UniqueSimSettings},
+    workload::{self, WorkloadSpec},
 };
 
 /// The root scope the simulated Unique starts with (named `Confluence`).
 pub const ROOT_SCOPE: &str = "root-scope-id";
 
 pub fn run(global: &GlobalArgs, args: &SimulateArgs) -> ExitCode {
-    let level = global
-        .log_level
-        .as_deref()
-        .and_then(|level| level.parse::<LogLevel>().ok())
-        .unwrap_or(LogLevel::Warn);
-    telemetry::init(level, LogFormat::Pretty);
+    quiet_logging(global);
     let spec = match &args.dataset {
         None => WorkloadSpec::default(),
         Some(path) => match read_spec(path) {
@@ -43,15 +35,9 @@ pub fn run(global: &GlobalArgs, args: &SimulateArgs) -> ExitCode {
             }
         },
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("error: cannot start the async runtime: {err}");
-            return ExitCode::from(exit::FAILURE);
-        }
+        Err(code) => return code,
     };
     match runtime.block_on(serve(args, &spec)) {
         Ok(()) => ExitCode::from(exit::OK),
@@ -75,14 +61,8 @@ fn read_spec(path: &std::path::Path) -> Result<WorkloadSpec, String> {
 }
 
 async fn serve(args: &SimulateArgs, spec: &WorkloadSpec) -> Result<(), String> {
-    let flavor = match args.flavor {
-        CliFlavor::Cloud => Flavor::Cloud,
-        CliFlavor::Dc => Flavor::DataCenter,
-    };
-    let settings = match flavor {
-        Flavor::Cloud => SimSettings::cloud(),
-        Flavor::DataCenter => SimSettings::data_center(),
-    };
+    let flavor = Flavor::from(args.flavor);
+    let settings = SimSettings::for_flavor(flavor);
     let workload = workload::generate(spec);
     let (pages, attachments) = workload.expected_totals();
     let confluence = ConfluenceSim::start_at(args.confluence_port, settings, workload.dataset)
@@ -104,13 +84,7 @@ async fn serve(args: &SimulateArgs, spec: &WorkloadSpec) -> Result<(), String> {
     unique.seed_scope(SeedScope::new(ROOT_SCOPE, "Confluence"));
     if let Some(path) = &args.tenant_file {
         let mut file = tenant::tenant_file(&confluence, &unique, ROOT_SCOPE);
-        tenant::merge(
-            &mut file,
-            json!({"ingestion": {"attachments": {
-                "allowedMimeTypes": ALLOWED_TYPES,
-                "maxFileSizeMb": MAX_FILE_SIZE_MB,
-            }}}),
-        );
+        tenant::merge(&mut file, workload::tenant_patch());
         let yaml = serde_yaml::to_string(&file).map_err(|e| e.to_string())?;
         std::fs::write(path, yaml)
             .map_err(|e| format!("--tenant-file {}: cannot write it: {e}", path.display()))?;

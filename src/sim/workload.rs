@@ -21,26 +21,23 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 use serde::Deserialize;
+use serde_json::{Value, json};
 
 use super::confluence::{Dataset, SimAttachment, SimPage, SimSpace, SpaceType};
+use crate::config::validated::DEFAULT_ALLOWED_MIME_TYPES;
 
 /// The labels of generated workloads (the PROTOCOL §12 harness labels).
 pub const SINGLE_LABEL: &str = "ai-ingest";
 pub const ALL_LABEL: &str = "ai-ingest-all";
-/// `maxFileSizeMb` of the tenant a workload is meant for.
+/// `maxFileSizeMb` of the tenant a workload is meant for (its allow-list is
+/// the default one).
 pub const MAX_FILE_SIZE_MB: u64 = 1;
-/// The attachment types such a tenant allows (the reference default list).
-pub const ALLOWED_TYPES: [&str; 9] = [
-    "application/pdf",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-    "text/plain",
-    "text/csv",
-    "text/html",
-    "image/png",
-    "image/jpeg",
-];
+
+/// What a tenant file from [`super::tenant::tenant_file`] needs to be the
+/// tenant a workload is meant for.
+pub fn tenant_patch() -> Value {
+    json!({"ingestion": {"attachments": {"maxFileSizeMb": MAX_FILE_SIZE_MB}}})
+}
 
 /// The shape of a workload; `simulate --dataset FILE` reads it as JSON or
 /// YAML (`{"spaces": 3, "pages": 20, "attachments": 10, "seed": 1}`).
@@ -79,7 +76,7 @@ pub enum ExpectedSkip {
     Unlabelled,
     /// A database: discovered, never ingested.
     ContentType,
-    /// An attachment type outside [`ALLOWED_TYPES`].
+    /// An attachment type outside the default allow-list.
     TypeNotAllowed,
     /// An attachment over [`MAX_FILE_SIZE_MB`].
     TooLarge,
@@ -247,7 +244,7 @@ pub fn generate(spec: &WorkloadSpec) -> Workload {
             )
             .with_seed(next_attachment);
             if outcome.pages.contains(&owner) {
-                if !ALLOWED_TYPES.contains(&media_type) {
+                if !DEFAULT_ALLOWED_MIME_TYPES.contains(&media_type) {
                     *outcome
                         .skipped
                         .entry(ExpectedSkip::TypeNotAllowed)

@@ -3,7 +3,7 @@
 
 use confluence_connector::sim::{
     confluence::{Flavor, SimPage},
-    unique::{Operation, SeedContent, SeedScope},
+    unique::{Operation, SeedContent},
 };
 use serde_json::json;
 
@@ -81,16 +81,8 @@ async fn plan_reports_without_writing(flavor: Flavor) {
         .page(SimPage::new("new-page", "SP").labels([SINGLE]))
         .page(SimPage::new("stale-page", "SP").labels([SINGLE]));
     let app = spawn_app(flavor, data).await;
-    app.unique.seed_scope(
-        SeedScope::new("scope-sp", "SP")
-            .parent(ROOT)
-            .external_id(space_mark(space_id(flavor), "SP")),
-    );
-    app.unique.seed_scope(
-        SeedScope::new("scope-old", "OLD")
-            .parent(ROOT)
-            .external_id(space_mark("9", "OLD")),
-    );
+    seed_space(&app, "scope-sp", space_id(flavor), "SP");
+    seed_space(&app, "scope-old", "9", "OLD");
     app.seed_content(
         SeedContent::new(sp(flavor, "stale-page"), "scope-sp")
             .updated_at("2026-01-01T00:00:00.000Z"),
@@ -122,18 +114,8 @@ async fn plan_reports_without_writing(flavor: Flavor) {
         counters.mutations, 0,
         "plan executed a mutation: {counters:?}"
     );
-    for write in [
-        Operation::CreateScopeAccesses,
-        Operation::UpdateScope,
-        Operation::GenerateScopesBasedOnPaths,
-        Operation::ContentUpsert,
-        Operation::ContentDeleteByContentIds,
-        Operation::DeleteFolder,
-        Operation::BulkMove,
-        Operation::Upload,
-    ] {
-        assert_eq!(counters.calls(write), 0, "plan called {write}");
-    }
+    assert_no_writes(&app, &[Operation::CreateScopeAccesses]);
+    assert_no_writes(&app, &Operation::WRITES);
     assert_eq!(app.snapshot(), before);
     app.finish().await;
 }

@@ -15,7 +15,7 @@ use confluence_connector::{
     app::sync::{CycleResult, NoObserver},
     sim::{
         confluence::{Dataset, Fault, Flavor, Route, SimAttachment, SimPage, SimSpace},
-        unique::{AccessType, Operation, SeedContent, SeedScope, UniqueFault, UniqueSnapshot},
+        unique::{AccessType, Operation, SeedContent, UniqueFault, UniqueSnapshot},
     },
 };
 use serde_json::Value;
@@ -99,11 +99,7 @@ fn seed(app: &TestApp, ids: [&str; 2]) {
     );
     app.unique
         .set_external_id(ROOT, Some(root_mark(app.flavor())));
-    app.unique.seed_scope(
-        SeedScope::new("scope-a", "A")
-            .parent(ROOT)
-            .external_id(space_mark(ids[0], "A")),
-    );
+    seed_space(app, "scope-a", ids[0], "A");
     app.seed_content(
         SeedContent::new(key(ids[0], "A", "A-1"), "scope-a")
             .updated_at("2026-01-01T00:00:00.000Z")

@@ -8,7 +8,7 @@ use confluence_connector::{
     app::sync::{CycleResult, NoObserver, PurgeOutcome},
     sim::{
         confluence::{Flavor, SimAttachment, SimPage, SimSpace},
-        unique::{AccessType, Operation, SeedContent, SeedScope, UniqueFault},
+        unique::{AccessType, Operation, SeedContent, UniqueFault},
     },
 };
 use serde_json::json;
@@ -19,17 +19,6 @@ both_flavors!(
     a_tenant_evolves_over_cycles,
     a_failed_update_is_retried_by_the_next_cycle
 );
-
-/// Unique writes other than the self-grant every cycle performs (§9.2).
-const WRITES: [Operation; 7] = [
-    Operation::ContentUpsert,
-    Operation::Upload,
-    Operation::ContentDeleteByContentIds,
-    Operation::GenerateScopesBasedOnPaths,
-    Operation::UpdateScope,
-    Operation::DeleteFolder,
-    Operation::BulkMove,
-];
 
 const EDITED: &str = "2026-07-01T09:30:00.000Z";
 
@@ -78,10 +67,7 @@ async fn a_tenant_evolves_over_cycles(flavor: Flavor) {
     let requests_before = app.confluence.counters().api_requests();
     let steady = app.successful_cycle().await;
     assert_eq!((steady.new, steady.updated, steady.deleted), (0, 0, 0));
-    let counters = app.unique.counters();
-    for write in WRITES {
-        assert_eq!(counters.calls(write), 0, "{write} in a steady cycle");
-    }
+    assert_no_writes(&app, &Operation::WRITES);
     let requests = app.confluence.counters().api_requests() - requests_before;
     assert!(
         requests <= 12,
@@ -169,11 +155,7 @@ async fn a_failed_update_is_retried_by_the_next_cycle(flavor: Flavor) {
         ROOT,
         &[AccessType::Manage, AccessType::Read, AccessType::Write],
     );
-    app.unique.seed_scope(
-        SeedScope::new("scope-sp", "SP")
-            .parent(ROOT)
-            .external_id(space_mark(space_id(flavor), "SP")),
-    );
+    seed_space(&app, "scope-sp", space_id(flavor), "SP");
     let id = app.seed_content(
         SeedContent::new(sp(flavor, "p1"), "scope-sp")
             .updated_at("2026-01-01T00:00:00.000Z")

@@ -7,7 +7,7 @@ use confluence_connector::{
     app::sync::PurgeOutcome,
     sim::{
         confluence::Flavor,
-        unique::{AccessType, Operation, SeedContent, SeedScope, UniqueFault},
+        unique::{AccessType, Operation, SeedContent, UniqueFault},
     },
 };
 use serde_json::json;
@@ -37,11 +37,7 @@ async fn deleted_tenant(flavor: Flavor, mark: Option<&str>) -> TestApp {
 
 fn seed_spaces(app: &TestApp) {
     for (scope, key) in [("scope-eng", "ENG"), ("scope-hr", "HR")] {
-        app.unique.seed_scope(
-            SeedScope::new(scope, key)
-                .parent(ROOT)
-                .external_id(space_mark("1", key)),
-        );
+        seed_space(app, scope, "1", key);
     }
     app.seed_content(SeedContent::new("tenant1/1_ENG/e1", "scope-eng"));
     app.seed_content(SeedContent::new("tenant1/1_ENG/e2", "scope-eng"));
@@ -83,11 +79,7 @@ async fn an_empty_purge_clears_the_mark(flavor: Flavor) {
 /// already gone); the next run completes.
 async fn a_failed_purge_resumes(flavor: Flavor) {
     let app = deleted_tenant(flavor, Some(root_mark(flavor))).await;
-    app.unique.seed_scope(
-        SeedScope::new("scope-eng", "ENG")
-            .parent(ROOT)
-            .external_id(space_mark("1", "ENG")),
-    );
+    seed_space(&app, "scope-eng", "1", "ENG");
     app.seed_content(SeedContent::new("tenant1/1_ENG/e1", "scope-eng"));
     app.unique
         .fail_next(Operation::DeleteFolder, 1, UniqueFault::status(500));

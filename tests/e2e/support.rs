@@ -27,8 +27,8 @@ use confluence_connector::{
         },
         tenant::{self, merge},
         unique::{
-            ContentSnapshot, SeedContent, SeedScope, UniqueSim, UniqueSimHandle, UniqueSimSettings,
-            UniqueSnapshot,
+            ContentSnapshot, Operation, SeedContent, SeedScope, UniqueSim, UniqueSimHandle,
+            UniqueSimSettings, UniqueSnapshot,
         },
     },
 };
@@ -86,11 +86,12 @@ pub struct TestApp {
 /// cluster-local with the root `/Confluence`) and writes the §12 harness
 /// tenant file.
 pub async fn spawn_app(flavor: Flavor, dataset: Dataset) -> TestApp {
-    let settings = match flavor {
-        Flavor::Cloud => SimSettings::cloud(),
-        Flavor::DataCenter => SimSettings::data_center(),
-    };
-    spawn_app_with(settings, dataset, UniqueSimSettings::cluster_local()).await
+    spawn_app_with(
+        SimSettings::for_flavor(flavor),
+        dataset,
+        UniqueSimSettings::cluster_local(),
+    )
+    .await
 }
 
 pub async fn spawn_app_with(
@@ -399,4 +400,22 @@ pub fn uploaded_keys(snapshot: &UniqueSnapshot) -> Vec<String> {
             key.to_owned()
         })
         .collect()
+}
+
+/// None of `operations` reached the Unique simulator.
+pub fn assert_no_writes(app: &TestApp, operations: &[Operation]) {
+    let counters = app.unique.counters();
+    for operation in operations {
+        assert_eq!(counters.calls(*operation), 0, "{operation} was called");
+    }
+}
+
+/// Seeds a space scope under the root with its proper external id, as an
+/// earlier sync would have left it.
+pub fn seed_space(app: &TestApp, scope_id: &str, space_id: &str, space_key: &str) {
+    app.unique.seed_scope(
+        SeedScope::new(scope_id, space_key)
+            .parent(ROOT)
+            .external_id(space_mark(space_id, space_key)),
+    );
 }

@@ -197,6 +197,11 @@ impl SimSettings {
         SimSettings::new(Flavor::DataCenter)
     }
 
+    /// [`cloud`](Self::cloud) or [`data_center`](Self::data_center).
+    pub fn for_flavor(flavor: Flavor) -> Self {
+        SimSettings::new(flavor)
+    }
+
     fn new(flavor: Flavor) -> Self {
         SimSettings {
             flavor,

@@ -40,6 +40,19 @@ pub enum Operation {
 }
 
 impl Operation {
+    /// Every operation that changes something, except the self-grant
+    /// (`CreateScopeAccesses`) that every cycle performs (§9.2): what a cycle
+    /// with nothing to do must not call.
+    pub const WRITES: [Operation; 7] = [
+        Operation::ContentUpsert,
+        Operation::Upload,
+        Operation::ContentDeleteByContentIds,
+        Operation::GenerateScopesBasedOnPaths,
+        Operation::UpdateScope,
+        Operation::DeleteFolder,
+        Operation::BulkMove,
+    ];
+
     /// The operation a GraphQL `operationName` stands for.
     pub fn from_graphql_name(name: &str) -> Operation {
         match name {
