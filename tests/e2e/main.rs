@@ -34,6 +34,7 @@ mod inline_images;
 mod multi_cycle;
 
 mod ownership;
+mod proxy;
 mod purge;
 mod single_page;
 mod subtree;

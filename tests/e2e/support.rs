@@ -181,6 +181,27 @@ impl TestApp {
         outcomes.remove(0)
     }
 
+    /// Sets a process environment variable for later runs (e.g. `PROXY_*`).
+    pub fn set_env(&mut self, name: &str, value: &str) {
+        self.env.insert(name.to_owned(), value.to_owned());
+    }
+
+    /// One cycle with the HTTP clients the process configuration asks for
+    /// (proxy, CA bundles), as the binary builds them, instead of plain
+    /// loopback clients.
+    pub async fn cycle_with_configured_clients(&self) -> CycleReport {
+        let config = self.load();
+        let clients = HttpClients::from_config(&config.process).expect("clients build");
+        let tenants = oneshot::select_tenants(&config, None).expect("tenant selected");
+        match oneshot::sync_tenants(&config, &tenants, &clients, &FAST_RETRIES)
+            .await
+            .remove(0)
+        {
+            TenantOutcome::Synced(report) => report,
+            other => panic!("expected a sync cycle, got {other:?}"),
+        }
+    }
+
     /// One cycle of the (active) tenant.
     pub async fn cycle(&self) -> CycleReport {
         match self.sync().await {
