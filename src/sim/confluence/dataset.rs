@@ -2,7 +2,7 @@
 //! type, labels, version, body) and attachments. Tests build it in code;
 //! [`Dataset::random_tree`] generates page trees for enumeration tests.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 
@@ -188,6 +188,9 @@ impl SimPage {
 pub struct Dataset {
     spaces: Vec<SimSpace>,
     pages: Vec<SimPage>,
+    /// Page id → position in `pages`: every search walks each candidate's
+    /// ancestors, which must not cost a scan per step on 20,000 pages.
+    by_id: HashMap<String, usize>,
 }
 
 impl Dataset {
@@ -224,20 +227,32 @@ impl Dataset {
             "duplicate page id {}",
             page.id
         );
+        self.by_id.insert(page.id.clone(), self.pages.len());
         self.pages.push(page);
+    }
+
+    fn reindex(&mut self) {
+        self.by_id = self
+            .pages
+            .iter()
+            .enumerate()
+            .map(|(n, page)| (page.id.clone(), n))
+            .collect();
     }
 
     /// Removes a page (content deleted mid-cycle); returns whether it existed.
     pub fn remove_page(&mut self, id: &str) -> bool {
         let before = self.pages.len();
         self.pages.retain(|p| p.id != id);
+        self.reindex();
         self.pages.len() != before
     }
 
     /// The page with this id, to edit between cycles (body, version,
-    /// labels, space, parent, attachments).
+    /// labels, space, parent, attachments; not the id itself).
     pub fn page_mut(&mut self, id: &str) -> Option<&mut SimPage> {
-        self.pages.iter_mut().find(|p| p.id == id)
+        let n = *self.by_id.get(id)?;
+        self.pages.get_mut(n)
     }
 
     /// Removes a space and every page in it (a space deleted in
@@ -246,6 +261,7 @@ impl Dataset {
         let before = self.spaces.len();
         self.spaces.retain(|s| s.key != key);
         self.pages.retain(|p| p.space_key != key);
+        self.reindex();
         self.spaces.len() != before
     }
 
@@ -258,7 +274,7 @@ impl Dataset {
     }
 
     pub fn page_by_id(&self, id: &str) -> Option<&SimPage> {
-        self.pages.iter().find(|p| p.id == id)
+        self.by_id.get(id).and_then(|n| self.pages.get(*n))
     }
 
     pub fn space_by_key(&self, key: &str) -> Option<&SimSpace> {
@@ -364,7 +380,7 @@ impl Dataset {
                     .with_seed(attachment_id),
                 );
             }
-            dataset.pages.push(page);
+            dataset.insert_page(page);
         }
         dataset
     }
