@@ -112,16 +112,19 @@ async fn a_page_deleted_mid_cycle_is_skipped(flavor: Flavor) {
         .page(SimPage::new("p1", "SP").labels([SINGLE]))
         .page(SimPage::new("p2", "SP").labels([SINGLE]));
     let app = spawn_app(flavor, data).await;
-    // The file-diff is the last call before bodies are fetched.
+    // The file-diff is the last call before bodies are fetched: hold it,
+    // and delete the page once it has arrived (after discovery).
     app.unique.fail_next(
         Operation::FileDiff,
         1,
-        UniqueFault::Delay(Duration::from_millis(300)),
+        UniqueFault::Delay(Duration::from_millis(500)),
     );
-    let sim = &app.confluence;
+    let (confluence, unique) = (&app.confluence, &app.unique);
     let (report, ()) = tokio::join!(app.cycle(), async {
-        tokio::time::sleep(Duration::from_millis(150)).await;
-        sim.update_dataset(|d| d.remove_page("p2"));
+        while unique.counters().calls(Operation::FileDiff) == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        confluence.update_dataset(|d| d.remove_page("p2"));
     });
     assert_eq!(
         report.result,

@@ -441,9 +441,15 @@ async fn a_cycle_longer_than_the_drain_is_abandoned_and_reported() {
         Some((1.0, UniqueFault::Delay(Duration::from_secs(5)))),
     );
     let mut daemon = world.start().await;
+    // An item must be in flight (its upload takes 5 s): a cycle that has
+    // not started an item yet stops at once at shutdown instead.
     daemon
-        .wait_for_metrics("a cycle in its ingestion phase", |e| {
+        .wait_for_metrics("an item of the cycle in flight", |e| {
             e.value("cfc_sync_phase", &[ACME, ("phase", "idle")]) == Some(0.0)
+                && e.sum(
+                    "confluence_connector_unique_api_requests_total",
+                    &[ACME, ("operation", "graphql:ingestion:ContentUpsert")],
+                ) >= 1.0
         })
         .await;
     let report = within("the drain", daemon.shutdown()).await;
