@@ -385,6 +385,19 @@ async fn probe_and_scrape_answer_during_a_sync_and_ticks_meanwhile_are_skipped()
     world.stop().await;
 }
 
+/// Waits until acme's cycle is ingesting and has registered an item.
+async fn wait_for_an_item_in_flight(daemon: &mut TestDaemon) {
+    daemon
+        .wait_for_metrics("an item of the cycle in flight", |e| {
+            e.value("cfc_sync_phase", &[ACME, ("phase", "idle")]) == Some(0.0)
+                && e.sum(
+                    "confluence_connector_unique_api_requests_total",
+                    &[ACME, ("operation", "graphql:ingestion:ContentUpsert")],
+                ) >= 1.0
+        })
+        .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_in_the_middle_of_a_cycle_finishes_the_items_in_flight_and_leaves_nothing_half_registered()
  {
@@ -394,15 +407,7 @@ async fn shutdown_in_the_middle_of_a_cycle_finishes_the_items_in_flight_and_leav
         Some((1.0, UniqueFault::Delay(Duration::from_millis(400)))),
     );
     let mut daemon = world.start().await;
-    daemon
-        .wait_for_metrics("a cycle in its ingestion phase", |e| {
-            e.value("cfc_sync_phase", &[ACME, ("phase", "idle")]) == Some(0.0)
-                && e.sum(
-                    "confluence_connector_unique_api_requests_total",
-                    &[ACME, ("operation", "graphql:ingestion:ContentUpsert")],
-                ) >= 1.0
-        })
-        .await;
+    wait_for_an_item_in_flight(&mut daemon).await;
     let registered_before = daemon.world.unique.snapshot().contents.len();
     assert!(registered_before < 8, "the cycle is still running");
     let report = within("the drain", daemon.shutdown()).await;
@@ -443,15 +448,7 @@ async fn a_cycle_longer_than_the_drain_is_abandoned_and_reported() {
     let mut daemon = world.start().await;
     // An item must be in flight (its upload takes 5 s): a cycle that has
     // not started an item yet stops at once at shutdown instead.
-    daemon
-        .wait_for_metrics("an item of the cycle in flight", |e| {
-            e.value("cfc_sync_phase", &[ACME, ("phase", "idle")]) == Some(0.0)
-                && e.sum(
-                    "confluence_connector_unique_api_requests_total",
-                    &[ACME, ("operation", "graphql:ingestion:ContentUpsert")],
-                ) >= 1.0
-        })
-        .await;
+    wait_for_an_item_in_flight(&mut daemon).await;
     let report = within("the drain", daemon.shutdown()).await;
     assert_eq!(report.abandoned, ["acme"]);
     let (world, _) = daemon.stop().await;

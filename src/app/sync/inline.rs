@@ -500,45 +500,24 @@ mod tests {
     use super::*;
     use crate::{
         app::sync::TenantContext,
-        domain::{
-            attachment::MIB,
-            discovery::DiscoveryRules,
-            keys::KeyFormat,
-            model::{InstanceType, Space},
-        },
+        domain::{attachment::MIB, model::Space},
         ports::{
             confluence::{ByteStream, MockConfluenceSource},
             knowledge_base::MockKnowledgeBase,
         },
-        telemetry::DiagnosticsPolicy,
     };
 
     type Boxed<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
+    /// The interaction tests' tenant with inlining on and PNG images only.
     fn tenant(max_file_size_bytes: u64) -> TenantContext {
-        TenantContext {
-            name: "tenant1".into(),
-            instance_type: InstanceType::Cloud,
-            cloud_id: Some("cloud-1".into()),
-            base_url: "https://tenant1.atlassian.net".into(),
-            root_scope_id: "root-scope-id".into(),
-            key_format: KeyFormat::Current,
-            ingest_single_label: "ai-ingest".into(),
-            discovery: DiscoveryRules {
-                ingest_all_label: "ai-ingest-all".into(),
-                max_items: None,
-                attachments: Some(AttachmentRules {
-                    allowed_mime_types: vec!["image/png".into()],
-                    max_file_size_bytes,
-                }),
-            },
-            concurrency: 4,
-            store_internally: true,
-            page_ingestion_config: None,
-            image_ocr: false,
-            inline_images: true,
-            diagnostics: DiagnosticsPolicy::Conceal,
-        }
+        let mut tenant = crate::app::sync::tests::tenant();
+        tenant.inline_images = true;
+        tenant.discovery.attachments = Some(AttachmentRules {
+            allowed_mime_types: vec!["image/png".into()],
+            max_file_size_bytes,
+        });
+        tenant
     }
 
     fn space() -> Space {

@@ -30,7 +30,7 @@ fn ready<T: Send + 'static>(value: T) -> Boxed<T> {
 
 const MARK: &str = "confc:cloud:cloud-1";
 
-fn tenant() -> TenantContext {
+pub(super) fn tenant() -> TenantContext {
     TenantContext {
         name: "tenant1".into(),
         instance_type: InstanceType::Cloud,
