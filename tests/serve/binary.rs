@@ -151,6 +151,12 @@ async fn sigterm_mid_cycle_drains_and_exits_0_with_a_consistent_knowledge_base()
             && l["phase"].is_string()),
         "no cycle log line with tenantName, cycle_id and phase"
     );
+    assert!(
+        rest.iter().any(|l| l["tenantName"] == "acme"
+            && l["space"].is_string()
+            && l["cycle_id"].is_string()),
+        "no log line of a space (tenantName, cycle_id and space)"
+    );
     for line in &rest {
         let text = line.to_string();
         assert!(

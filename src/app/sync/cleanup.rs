@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use tracing::{info, warn};
+use tracing::{Instrument, info, info_span, warn};
 
 use super::{CycleObserver, Phase, SyncCycle, cycle::SpaceDiff, report::CycleReport};
 use crate::{
@@ -118,7 +118,10 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
                 &space.space_id,
                 &space.space_key,
             );
-            let files = self.delete_by_prefix(&partial_key.key_prefix()).await;
+            let files = self
+                .delete_by_prefix(&partial_key.key_prefix())
+                .instrument(info_span!("space", space = %space.space_key))
+                .await;
             report.orphan_files_removed += files;
             match self.knowledge_base.delete_scope(&child.id, false).await {
                 Ok(outcome) if outcome.failed.is_empty() => {

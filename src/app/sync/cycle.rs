@@ -219,13 +219,29 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
                 &group.space.key,
             );
             let request = self.file_diff_request(&partial_key, &group, images);
-            let diff = self
-                .knowledge_base
-                .file_diff(&request)
-                .await
-                .map_err(CycleError::step("file-diff"))?;
-            let submitted: Vec<String> = request.items.into_iter().map(|item| item.key).collect();
-            self.check_guards(&partial_key, &submitted, &diff).await?;
+            // Log lines of this space's diff and guards carry `space`.
+            let span = info_span!("space", space = %group.space.key);
+            let diff = async {
+                let diff = self
+                    .knowledge_base
+                    .file_diff(&request)
+                    .await
+                    .map_err(CycleError::step("file-diff"))?;
+                let submitted: Vec<String> =
+                    request.items.iter().map(|item| item.key.clone()).collect();
+                self.check_guards(&partial_key, &submitted, &diff).await?;
+                info!(
+                    partial_key = %partial_key,
+                    submitted = submitted.len(),
+                    new = diff.new.len(),
+                    updated = diff.updated.len(),
+                    deleted = diff.deleted.len(),
+                    "space diffed"
+                );
+                Ok::<_, CycleError>(diff)
+            }
+            .instrument(span)
+            .await?;
             spaces.push(SpaceDiff {
                 group,
                 partial_key,

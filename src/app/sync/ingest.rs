@@ -7,7 +7,7 @@ use std::{collections::HashMap, future::Future, time::Instant};
 use bytes::Bytes;
 use futures::{StreamExt, stream::FuturesUnordered};
 use serde_json::json;
-use tracing::{debug, info, warn};
+use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::{
     CycleObserver, Phase, SyncCycle,
@@ -77,7 +77,10 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
         loop {
             while in_flight.len() < self.tenant.concurrency && !self.stopping() {
                 let Some(item) = pending.next() else { break };
-                in_flight.push(self.ingest_attachment(item, scopes));
+                in_flight.push(
+                    self.ingest_attachment(item, scopes)
+                        .instrument(info_span!("item", space = %item.item.space.key)),
+                );
             }
             let Some((result, upload)) = in_flight.next().await else {
                 break;
@@ -136,7 +139,10 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
                 let page_images = images
                     .get(work.item.id.as_str())
                     .map_or(&[][..], Vec::as_slice);
-                in_flight.push(self.ingest_page(work, fetch, scopes, page_images));
+                in_flight.push(
+                    self.ingest_page(work, fetch, scopes, page_images)
+                        .instrument(info_span!("item", space = %work.item.space.key)),
+                );
             }
             let Some(result) = in_flight.next().await else {
                 break;
