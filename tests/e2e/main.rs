@@ -39,3 +39,4 @@ mod purge;
 mod single_page;
 mod subtree;
 mod support;
+mod tls;
