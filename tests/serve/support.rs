@@ -154,19 +154,30 @@ impl World {
             world
                 .unique
                 .seed_scope(SeedScope::new("gone-space", "OLD").parent(GONE_ROOT));
-            world.write("gone-tenant-config.yaml", &world.gone_yaml());
+            // Deleted: the purge sends no Confluence traffic, so port 9 is
+            // never contacted.
+            world.write(
+                "gone-tenant-config.yaml",
+                &world.data_center_yaml("deleted", 9, GONE_ROOT),
+            );
         }
         if world.setup.with_unreachable_tenant {
             world.unique.seed_scope(SeedScope::new(DOWN_ROOT, "Down"));
-            world.write("down-tenant-config.yaml", &world.down_yaml(closed_port()));
+            world.write(
+                "down-tenant-config.yaml",
+                &world.data_center_yaml("active", closed_port(), DOWN_ROOT),
+            );
         }
         world
     }
 
-    /// An active Data Center tenant on `port`.
-    fn down_yaml(&self, port: u16) -> String {
+    /// A Data Center tenant with `status` whose Confluence is at `port`
+    /// and whose root scope is `root`; scheduled once a year, so only the
+    /// start-up cycle runs.
+    fn data_center_yaml(&self, status: &str, port: u16, root: &str) -> String {
         format!(
-            "confluence:
+            "status: {status}
+confluence:
   instanceType: data-center
   baseUrl: http://127.0.0.1:{port}/confluence
   auth:
@@ -178,7 +189,7 @@ impl World {
 {unique}processing:
   scanIntervalCron: \"0 0 1 1 *\"
 ingestion:
-  scopeId: {DOWN_ROOT}
+  scopeId: {root}
 ",
             unique = self.unique_yaml(),
         )
@@ -232,29 +243,6 @@ ingestion:
             gateway = self.confluence.gateway_url(),
             unique = self.unique_yaml(),
             cron = self.setup.cron,
-        )
-    }
-
-    /// A deleted Data Center tenant: the purge sends no Confluence traffic,
-    /// so its base URL is never contacted.
-    fn gone_yaml(&self) -> String {
-        format!(
-            "status: deleted
-confluence:
-  instanceType: data-center
-  baseUrl: http://127.0.0.1:9/confluence
-  auth:
-    mode: pat
-    token: os.environ/CONFLUENCE_PAT
-  apiRateLimitPerMinute: 100
-  ingestSingleLabel: ai-ingest
-  ingestAllLabel: ai-ingest-all
-{unique}processing:
-  scanIntervalCron: \"0 0 1 1 *\"
-ingestion:
-  scopeId: {GONE_ROOT}
-",
-            unique = self.unique_yaml(),
         )
     }
 
