@@ -140,12 +140,9 @@ async fn demo(args: &DemoArgs) -> Result<bool, String> {
 }
 
 fn summary_line(report: &CycleReport) -> String {
-    let result = match &report.result {
-        CycleResult::Failure(why) => format!("failure: {why}"),
-        other => other.as_str().to_owned(),
-    };
     format!(
-        "{result} in {:.2}s: {} pages and {} attachments discovered, {} new, {} failed",
+        "{} in {:.2}s: {} pages and {} attachments discovered, {} new, {} failed",
+        report.result,
         report.duration.as_secs_f64(),
         report.discovered_pages,
         report.discovered_attachments,

@@ -252,15 +252,11 @@ pub fn outcome_text(outcome: &TenantOutcome) -> String {
     let mut out = String::new();
     match outcome {
         TenantOutcome::Synced(report) => {
-            let result = match &report.result {
-                CycleResult::Success => "success".to_owned(),
-                CycleResult::Failure(why) => format!("failure: {why}"),
-                CycleResult::Skipped(why) => format!("skipped: {why}"),
-            };
             let _ = writeln!(
                 out,
-                "tenant {}: {result} ({})",
+                "tenant {}: {} ({})",
                 report.tenant,
+                report.result,
                 seconds(report.duration)
             );
             let _ = writeln!(

@@ -23,6 +23,17 @@ impl CycleResult {
     }
 }
 
+/// `success`, `failure: {why}` or `skipped: {why}`, as summaries print it.
+impl fmt::Display for CycleResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CycleResult::Success => f.write_str("success"),
+            CycleResult::Failure(why) => write!(f, "failure: {why}"),
+            CycleResult::Skipped(why) => write!(f, "skipped: {why}"),
+        }
+    }
+}
+
 /// Why an item was not ingested this cycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum SkipReason {
