@@ -86,8 +86,11 @@ async fn demo(args: &DemoArgs) -> Result<bool, String> {
     let yaml = serde_yaml::to_string(&file).map_err(|e| e.to_string())?;
     std::fs::write(&path, yaml).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     let pattern = format!("{}/*-tenant-config.yaml", dir.path().display());
+    // The demo's simulators live as long as the process: so does its state.
+    let state = dir.path().join("state").display().to_string();
     let lookup = |name: &str| match name {
         "TENANT_CONFIG_PATH_PATTERN" => Some(pattern.clone()),
+        "CONFLUENCE_CONNECTOR_STATE_DIR" => Some(state.clone()),
         "OTEL_METRICS_EXPORTER" => Some("none".to_owned()),
         _ => SECRET_ENV
             .iter()
@@ -98,7 +101,7 @@ async fn demo(args: &DemoArgs) -> Result<bool, String> {
     let cycle = build_cycle(
         &config.tenants[0],
         &HttpClients::loopback(),
-        config.process.diagnostics_policy,
+        &config.process,
     )
     .map_err(|e| e.to_string())?;
 

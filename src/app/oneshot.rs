@@ -90,7 +90,7 @@ pub async fn sync_tenants(
     let mut outcomes = Vec::with_capacity(tenants.len());
     for tenant in tenants {
         let cycle =
-            match build_cycle_with(tenant, clients, config.process.diagnostics_policy, retries) {
+            match build_cycle_with(tenant, clients, &config.process, retries) {
                 Ok(cycle) => cycle,
                 Err(err) => {
                     outcomes.push(TenantOutcome::NotBuilt {
@@ -128,7 +128,7 @@ pub async fn plan_tenants(
             continue;
         }
         let plan =
-            match build_cycle_with(tenant, clients, config.process.diagnostics_policy, retries) {
+            match build_cycle_with(tenant, clients, &config.process, retries) {
                 Ok(cycle) => cycle.plan().await.map(Some),
                 Err(err) => Err(err.to_string()),
             };

@@ -2,7 +2,12 @@
 //! [`SyncCycle`] over the concrete adapters out. The only place where the
 //! configuration, the adapters and the sync meet.
 
-use std::num::NonZeroUsize;
+use std::{
+    num::NonZeroUsize,
+    path::{Path, PathBuf},
+};
+
+use sha2::{Digest, Sha256};
 
 use crate::{
     adapters::{
@@ -17,7 +22,7 @@ use crate::{
         },
     },
     app::sync::{SyncCycle, TenantContext},
-    config::{ConfluenceAuth, ConfluenceInstance, TenantConfig, UniqueAuth},
+    config::{ConfluenceAuth, ConfluenceInstance, ProcessConfig, TenantConfig, UniqueAuth},
     domain::{attachment::AttachmentRules, backoff::RetryPolicy, discovery::DiscoveryRules},
     telemetry::DiagnosticsPolicy,
 };
@@ -51,9 +56,9 @@ impl Retries {
 pub fn build_cycle(
     tenant: &TenantConfig,
     clients: &HttpClients,
-    diagnostics: DiagnosticsPolicy,
+    process: &ProcessConfig,
 ) -> Result<TenantCycle, InvalidServiceHeader> {
-    build_cycle_with(tenant, clients, diagnostics, &Retries::PRODUCTION)
+    build_cycle_with(tenant, clients, process, &Retries::PRODUCTION)
 }
 
 /// [`build_cycle`] with chosen retry schedules.
@@ -63,7 +68,7 @@ pub fn build_cycle(
 pub fn build_cycle_with(
     tenant: &TenantConfig,
     clients: &HttpClients,
-    diagnostics: DiagnosticsPolicy,
+    process: &ProcessConfig,
     retries: &Retries,
 ) -> Result<TenantCycle, InvalidServiceHeader> {
     let mut settings = confluence_settings(tenant);
@@ -81,14 +86,48 @@ pub fn build_cycle_with(
         upload.clone(),
     )?;
     Ok(SyncCycle::new(
-        tenant_context(tenant, diagnostics),
+        tenant_context(
+            tenant,
+            process.diagnostics_policy,
+            Some(tenant_state_dir(&process.state_dir, tenant)),
+        ),
         confluence,
         knowledge_base,
     ))
 }
 
-/// The settings the sync itself needs.
-pub fn tenant_context(tenant: &TenantConfig, diagnostics: DiagnosticsPolicy) -> TenantContext {
+/// The directory under `state_root` that holds `tenant`'s durable state.
+///
+/// Named after the tenant and a digest of what identifies its data (the
+/// Confluence instance, the Unique ingestion service and the root scope),
+/// so state never carries over to a different knowledge base or instance
+/// that happens to use the same tenant name.
+pub fn tenant_state_dir(state_root: &Path, tenant: &TenantConfig) -> PathBuf {
+    let instance = match &tenant.confluence.instance {
+        ConfluenceInstance::Cloud { cloud_id, .. } => format!("cloud:{cloud_id}"),
+        ConfluenceInstance::DataCenter => {
+            format!("data-center:{}", tenant.confluence.base_url.as_str())
+        }
+    };
+    let identity = [
+        tenant.name.to_string(),
+        instance,
+        tenant.unique.ingestion_service_base_url.url().to_string(),
+        tenant.ingestion.scope_id.clone(),
+    ]
+    .join("\n");
+    let digest = Sha256::digest(identity.as_bytes());
+    let short: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+    state_root.join(format!("{}-{short}", tenant.name))
+}
+
+/// The settings the sync itself needs; `state_dir` is the tenant's own
+/// directory ([`tenant_state_dir`]), `None` to keep state in memory.
+pub fn tenant_context(
+    tenant: &TenantConfig,
+    diagnostics: DiagnosticsPolicy,
+    state_dir: Option<PathBuf>,
+) -> TenantContext {
     let attachments = &tenant.ingestion.attachments;
     TenantContext {
         name: tenant.name.to_string(),
@@ -118,6 +157,7 @@ pub fn tenant_context(tenant: &TenantConfig, diagnostics: DiagnosticsPolicy) -> 
         image_ocr: attachments.image_ocr,
         inline_images: tenant.inline_images(),
         diagnostics,
+        state_dir,
     }
 }
 

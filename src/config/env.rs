@@ -23,6 +23,7 @@ use crate::telemetry::{DiagnosticsPolicy, LogFormat, LogLevel};
 const TENANT_CONFIG_PATH_PATTERN: &str = "TENANT_CONFIG_PATH_PATTERN";
 const LOG_LEVEL: &str = "LOG_LEVEL";
 const NODE_ENV: &str = "NODE_ENV";
+const STATE_DIR: &str = "CONFLUENCE_CONNECTOR_STATE_DIR";
 
 /// CLI values that take precedence over their environment variables.
 #[derive(Debug, Clone, Default)]
@@ -54,6 +55,11 @@ pub struct ProcessConfig {
     /// `SSL_CERT_FILE`: the same, under its conventional name.
     pub ssl_cert_file: Option<PathBuf>,
     pub metrics: MetricsSettings,
+    /// `CONFLUENCE_CONNECTOR_STATE_DIR`: where each tenant keeps what must
+    /// survive a restart (the repair journal, held deletions). Default
+    /// `$TMPDIR/confluence-connector` (`/tmp/confluence-connector`), which
+    /// the Helm chart backs with an `emptyDir` (a PVC optionally).
+    pub state_dir: PathBuf,
 }
 
 impl ProcessConfig {
@@ -414,6 +420,7 @@ impl Env<'_> {
         let extra_ca_certs = self.get("NODE_EXTRA_CA_CERTS").map(PathBuf::from);
         let ssl_cert_file = self.get("SSL_CERT_FILE").map(PathBuf::from);
         let metrics = self.metrics();
+        let state_dir = self.state_dir();
 
         let build = || {
             Some(ProcessConfig {
@@ -428,11 +435,34 @@ impl Env<'_> {
                 extra_ca_certs,
                 ssl_cert_file,
                 metrics: metrics?,
+                state_dir: state_dir?,
             })
         };
         match build() {
             Some(config) => self.errors.into_result(config),
             None => Err(self.errors),
+        }
+    }
+
+    /// `CONFLUENCE_CONNECTOR_STATE_DIR`, else `confluence-connector` in
+    /// `TMPDIR` (else `/tmp`). Must be absolute: a relative path would move
+    /// with the working directory and silently lose the state.
+    fn state_dir(&mut self) -> Option<PathBuf> {
+        match self.get(STATE_DIR) {
+            Some(dir) if PathBuf::from(&dir).is_absolute() => Some(PathBuf::from(dir)),
+            Some(dir) => {
+                self.error(
+                    Setting::Env(STATE_DIR),
+                    format!("`{dir}` is not an absolute path"),
+                    "use an absolute directory path, e.g. `/var/lib/confluence-connector`",
+                );
+                None
+            }
+            None => Some(
+                self.get("TMPDIR")
+                    .map_or_else(|| PathBuf::from("/tmp"), PathBuf::from)
+                    .join("confluence-connector"),
+            ),
         }
     }
 

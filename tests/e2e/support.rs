@@ -117,6 +117,12 @@ pub async fn spawn_app_with(
         env.insert(name.to_owned(), value.to_owned());
     }
     env.insert("OTEL_METRICS_EXPORTER".to_owned(), "none".to_owned());
+    // Each test keeps its durable state (repair journal, held deletions)
+    // apart, as a fresh machine would.
+    env.insert(
+        "CONFLUENCE_CONNECTOR_STATE_DIR".to_owned(),
+        dir.path().join("state").display().to_string(),
+    );
     let tenant_file = harness_tenant_file(&confluence, &unique);
     TestApp {
         confluence,
@@ -233,7 +239,7 @@ impl TestApp {
         build_cycle_with(
             &config.tenants[0],
             &HttpClients::loopback(),
-            config.process.diagnostics_policy,
+            &config.process,
             &FAST_RETRIES,
         )
         .expect("the cycle builds")

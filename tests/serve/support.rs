@@ -251,6 +251,10 @@ ingestion:
     pub fn env(&self) -> BTreeMap<String, String> {
         let mut env: BTreeMap<String, String> = [
             ("TENANT_CONFIG_PATH_PATTERN", self.glob()),
+            (
+                "CONFLUENCE_CONNECTOR_STATE_DIR",
+                self.dir.path().join("state").display().to_string(),
+            ),
             ("PORT", "0".to_owned()),
             ("CFC_HTTP_HOST", "127.0.0.1".to_owned()),
             ("OTEL_METRICS_EXPORTER", "prometheus".to_owned()),

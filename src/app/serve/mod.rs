@@ -195,7 +195,7 @@ impl Daemon {
                 TenantStatus::Inactive => continue,
             };
             let name = tenant.name.to_string();
-            let cycle = tenants::build_cycle(tenant, &clients, config.process.diagnostics_policy)
+            let cycle = tenants::build_cycle(tenant, &clients, &config.process)
                 .map_err(|err| StartError::Tenant {
                 tenant: name.clone(),
                 message: err.to_string(),

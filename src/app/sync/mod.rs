@@ -15,6 +15,7 @@ mod report;
 
 use std::{
     collections::HashSet,
+    path::PathBuf,
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
@@ -114,6 +115,10 @@ pub struct TenantContext {
     pub image_ocr: bool,
     pub inline_images: bool,
     pub diagnostics: DiagnosticsPolicy,
+    /// This tenant's own directory for state that must survive a restart
+    /// (created on first use). `None` keeps that state in memory only
+    /// (unit tests).
+    pub state_dir: Option<PathBuf>,
 }
 
 /// One tenant's cycle: the ports, the settings and the re-entrancy flag.

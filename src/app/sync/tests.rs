@@ -53,6 +53,7 @@ pub(super) fn tenant() -> TenantContext {
         image_ocr: false,
         inline_images: false,
         diagnostics: DiagnosticsPolicy::Conceal,
+        state_dir: None,
     }
 }
 
