@@ -266,8 +266,8 @@ pub fn outcome_text(outcome: &TenantOutcome) -> String {
             );
             let _ = writeln!(
                 out,
-                "  diff           {} new, {} updated, {} moved",
-                report.new, report.updated, report.moved
+                "  diff           {} new, {} updated, {} moved; {} repaired",
+                report.new, report.updated, report.moved, report.repaired
             );
             let _ = writeln!(
                 out,
@@ -358,11 +358,12 @@ fn plan_text(tenant: &str, plan: &Result<Option<PlanReport>, String>) -> String 
     for space in &plan.spaces {
         let _ = writeln!(
             out,
-            "  space {} ({}): {} new, {} updated, {} deleted{}",
+            "  space {} ({}): {} new, {} updated, {} to repair, {} deleted{}",
             space.space_key,
             space.partial_key,
             space.new.len(),
             space.updated.len(),
+            space.repair.len(),
             space.deleted.len(),
             space
                 .guard
@@ -373,6 +374,7 @@ fn plan_text(tenant: &str, plan: &Result<Option<PlanReport>, String>) -> String 
         for (label, keys) in [
             ("new", &space.new),
             ("updated", &space.updated),
+            ("repair", &space.repair),
             ("deleted", &space.deleted),
         ] {
             for key in keys {

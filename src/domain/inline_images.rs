@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, FixedOffset};
+use super::repair::parse_instant;
 use quick_xml::{
     escape::{resolve_xml_entity, unescape_with},
     events::{BytesStart, Event},
@@ -568,12 +568,6 @@ pub fn page_updated_at<'a>(page_version: &'a str, images: &[&'a AttachmentItem])
     latest
 }
 
-/// RFC 3339, or Data Center's `+0200` offsets without a colon.
-fn parse_instant(value: &str) -> Option<DateTime<FixedOffset>> {
-    DateTime::parse_from_rfc3339(value)
-        .or_else(|_| DateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%S%.f%z"))
-        .ok()
-}
 
 #[cfg(test)]
 mod tests {

@@ -13,4 +13,5 @@ pub mod keys;
 pub mod model;
 pub mod ownership;
 pub mod plan;
+pub mod repair;
 pub mod urls;

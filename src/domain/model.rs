@@ -119,6 +119,10 @@ pub struct PageBody {
     pub storage: String,
     /// Labels as of the body fetch (used for `confluenceLabels` metadata).
     pub labels: Vec<String>,
+    /// `version.when` of the body, when the answer carried one: what the
+    /// repair journal records as uploaded, and how a body older than
+    /// discovery's version (a lagging search index) is recognised.
+    pub version_when: Option<String>,
 }
 
 #[cfg(test)]

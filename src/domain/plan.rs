@@ -9,8 +9,8 @@ use std::collections::HashSet;
 pub enum Ingest {
     /// Not in Unique yet: a failure removes the registration again.
     New,
-    /// In Unique, older (or remembered as a failed update): a failure keeps
-    /// the stored version (ours, §9.8).
+    /// In Unique, older (or chosen for repair by the journal, ADR 0007): a
+    /// failure keeps the stored version (ours, §9.8).
     Update,
 }
 
@@ -36,14 +36,20 @@ impl<'a> SpacePlanner<'a> {
         }
     }
 
-    /// The action for the submitted item `relative_key`; `retried` says
-    /// whether its update failed in an earlier cycle of this process (Unique
-    /// stamped it at registration, so the diff no longer reports it). `None`:
-    /// the stored copy is current.
-    pub fn ingest(&self, relative_key: &str, retried: bool) -> Option<Ingest> {
+    /// Whether the diff itself asks for the item (new or updated).
+    pub fn selects(&self, relative_key: &str) -> bool {
+        self.new.contains(relative_key) || self.updated.contains(relative_key)
+    }
+
+    /// The action for the submitted item `relative_key`; `repair` says
+    /// whether the repair journal wants it written again although the diff
+    /// may call it current (Unique stamps an item at registration, so a
+    /// write that stopped after it looks complete to the diff). `None`: the
+    /// stored copy is current.
+    pub fn ingest(&self, relative_key: &str, repair: bool) -> Option<Ingest> {
         if self.new.contains(relative_key) {
             Some(Ingest::New)
-        } else if self.updated.contains(relative_key) || retried {
+        } else if self.updated.contains(relative_key) || repair {
             Some(Ingest::Update)
         } else {
             None
@@ -77,11 +83,12 @@ mod tests {
 
     proptest! {
         #[test]
-        fn an_item_is_ingested_exactly_when_the_diff_or_a_failed_update_asks(
+        fn an_item_is_ingested_exactly_when_the_diff_or_the_repair_journal_asks(
             submitted in keys(), new in keys(), updated in keys(), retried in keys(),
         ) {
             let planner = SpacePlanner::new(DiffAnswer { new: &new, updated: &updated });
             for key in &submitted {
+                prop_assert_eq!(planner.selects(key), new.contains(key) || updated.contains(key));
                 let action = planner.ingest(key, retried.contains(key));
                 let expected = if new.contains(key) {
                     Some(Ingest::New)

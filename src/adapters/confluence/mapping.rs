@@ -118,6 +118,7 @@ macro_rules! v1_mapping {
                         .and_then(|m| m.labels)
                         .map(|l| l.results.into_iter().map(|l| l.name).collect())
                         .unwrap_or_default(),
+                    version_when: content.version.and_then(|v| v.when),
                     id: content.id,
                 }
             }

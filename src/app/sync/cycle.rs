@@ -1,7 +1,7 @@
 //! One sync cycle of an active tenant (PROTOCOL §9.2–§9.11).
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashMap,
     fmt,
     time::Instant,
 };
@@ -20,6 +20,7 @@ use crate::{
         inline_images::{self, ImageIndex},
         keys::{ItemKey, PartialKey, SpaceScopeId},
         plan::{DiffAnswer, Ingest, SpacePlanner},
+        repair::Journal,
         urls,
     },
     ports::{
@@ -72,11 +73,14 @@ pub(super) struct WorkItem<'a, T> {
 pub(super) struct Work<'a> {
     pub pages: Vec<WorkItem<'a, PageItem>>,
     pub attachments: Vec<WorkItem<'a, AttachmentItem>>,
+    /// How many of them the diff called current and the repair journal
+    /// selected (ADR 0007).
+    pub repairs: usize,
 }
 
 impl Work<'_> {
     /// Full content keys of every selected item.
-    fn keys(&self) -> HashSet<String> {
+    fn keys(&self) -> Vec<String> {
         let pages = self
             .pages
             .iter()
@@ -120,6 +124,8 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
     ) -> Result<(), CycleError> {
         let tenant = &self.tenant.name;
         observer.phase(tenant, Phase::Scanning);
+        // Before any write, self-grants included: one writer per tenant.
+        let journal = self.journal.open(tenant)?;
         let root_path = self.initialize().await?;
         let discovery = self.discover().await?;
         report.discovered_pages = discovery.pages.len();
@@ -142,18 +148,33 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
             });
         }
 
-        let retried = self.failed_updates();
-        let work = select_work(&spaces, &retried);
+        let work = select_work(&spaces, &journal.previous);
+        report.repaired = work.repairs;
+        if work.repairs > 0 {
+            warn!(
+                tenant = %tenant,
+                items = work.repairs,
+                "re-ingesting items whose last write did not verifiably complete, or whose page changed after its body was read"
+            );
+        }
         if !work.pages.is_empty() || !work.attachments.is_empty() {
             observer.work_selected(tenant, work.pages.len(), work.attachments.len());
             let scopes = self.ensure_space_scopes(&root_path, &work).await?;
-            self.ingest(&work, &scopes, &images, report, observer).await;
+            journal.begin(work.keys())?;
+            self.ingest(&work, &scopes, &images, report, observer, &journal)
+                .await;
         }
-        self.keep_failed_updates_among(&work.keys());
+        let versions = discovered_versions(&spaces, &journal.previous);
+        let committed = journal.commit(|key| versions.get(key).copied());
         if self.stopping() {
             return Err(CycleError::new(
                 "interrupted by shutdown after the items in flight; deletions and cleanup are left to the next cycle",
             ));
+        }
+        if let Err(err) = committed {
+            // The appended journal stays and the next cycle folds it the
+            // same way: nothing is lost, so the cycle goes on.
+            warn!(tenant = %tenant, error = %err, "could not compact the repair journal");
         }
 
         self.delete_vanished(&spaces, report, observer).await;
@@ -390,13 +411,14 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
     }
 }
 
-/// §9.6: the new and updated items of each space, plus discovered items
-/// whose update failed in an earlier cycle of this process (`retried`, full
-/// keys), which count as updated.
-pub(super) fn select_work<'a>(spaces: &'a [SpaceDiff<'a>], retried: &HashSet<String>) -> Work<'a> {
+/// §9.6: the new and updated items of each space, plus the discovered
+/// items the repair journal says must be written again (ADR 0007), which
+/// count as updated.
+pub(super) fn select_work<'a>(spaces: &'a [SpaceDiff<'a>], journal: &Journal) -> Work<'a> {
     let mut work = Work {
         pages: Vec::new(),
         attachments: Vec::new(),
+        repairs: 0,
     };
     for space in spaces {
         let planner = SpacePlanner::new(DiffAnswer {
@@ -404,14 +426,21 @@ pub(super) fn select_work<'a>(spaces: &'a [SpaceDiff<'a>], retried: &HashSet<Str
             updated: &space.diff.updated,
         });
         let partial_key = &space.partial_key;
-        let is_new = |key: &ItemKey| {
-            let retried = retried.contains(&partial_key.content_key(key));
+        let mut repairs = 0;
+        let mut is_new = |key: &ItemKey, version: &str| {
+            let relative = key.to_string();
+            // The journal is only consulted for items the diff calls
+            // current: an empty journal (the steady state) costs nothing.
+            let repair = !planner.selects(&relative)
+                && !journal.is_empty()
+                && journal.needs_repair(&partial_key.content_key(key), version);
+            repairs += usize::from(repair);
             planner
-                .ingest(&key.to_string(), retried)
+                .ingest(&relative, repair)
                 .map(|action| action == Ingest::New)
         };
         for &page in &space.group.pages {
-            if let Some(is_new) = is_new(&ItemKey::page(&page.id)) {
+            if let Some(is_new) = is_new(&ItemKey::page(&page.id), &page.version_when) {
                 work.pages.push(WorkItem {
                     item: page,
                     partial_key,
@@ -420,7 +449,8 @@ pub(super) fn select_work<'a>(spaces: &'a [SpaceDiff<'a>], retried: &HashSet<Str
             }
         }
         for &item in &space.group.attachments {
-            if let Some(is_new) = is_new(&ItemKey::attachment(&item.page_id, &item.meta.id)) {
+            let key = ItemKey::attachment(&item.page_id, &item.meta.id);
+            if let Some(is_new) = is_new(&key, &item.version_when) {
                 work.attachments.push(WorkItem {
                     item,
                     partial_key,
@@ -428,8 +458,36 @@ pub(super) fn select_work<'a>(spaces: &'a [SpaceDiff<'a>], retried: &HashSet<Str
                 });
             }
         }
+        work.repairs += repairs;
     }
     work
+}
+
+/// Discovered version by full key, for the journal entries of `wanted`
+/// only (empty, and free, when the journal is).
+fn discovered_versions<'a>(spaces: &'a [SpaceDiff<'a>], wanted: &Journal) -> HashMap<String, &'a str> {
+    let mut versions = HashMap::new();
+    if wanted.is_empty() {
+        return versions;
+    }
+    for space in spaces {
+        let mut add = |key: ItemKey, version: &'a str| {
+            let key = space.partial_key.content_key(&key);
+            if wanted.get(&key).is_some() {
+                versions.insert(key, version);
+            }
+        };
+        for page in &space.group.pages {
+            add(ItemKey::page(&page.id), &page.version_when);
+        }
+        for item in &space.group.attachments {
+            add(
+                ItemKey::attachment(&item.page_id, &item.meta.id),
+                &item.version_when,
+            );
+        }
+    }
+    versions
 }
 
 pub(super) fn attachment_url(

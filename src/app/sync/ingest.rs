@@ -12,6 +12,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use super::{
     CycleObserver, Phase, SyncCycle,
     cycle::{Work, WorkItem, attachment_url},
+    journal::OpenJournal,
     report::{CycleReport, ItemResult, SkipReason},
 };
 use crate::{
@@ -20,6 +21,7 @@ use crate::{
         discovery::{AttachmentItem, PageItem},
         inline_images::ImageIndex,
         keys::ItemKey,
+        repair::{self, Record},
         urls,
     },
     ports::{
@@ -40,6 +42,7 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
         images: &ImageIndex<'_>,
         report: &mut CycleReport,
         observer: &dyn CycleObserver,
+        journal: &OpenJournal<'_>,
     ) {
         let tenant = self.tenant.name.as_str();
         observer.phase(tenant, Phase::IngestingPages);
@@ -48,7 +51,7 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
             if self.stopping() {
                 break;
             }
-            for result in self.ingest_page_batch(batch, scopes, images).await {
+            for result in self.ingest_page_batch(batch, scopes, images, journal).await {
                 record(report, result, true);
                 observer.page_done(tenant, result);
                 done += 1;
@@ -78,7 +81,7 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
             while in_flight.len() < self.tenant.concurrency && !self.stopping() {
                 let Some(item) = pending.next() else { break };
                 in_flight.push(
-                    self.ingest_attachment(item, scopes)
+                    self.ingest_attachment(item, scopes, journal)
                         .instrument(info_span!("item", space = %item.item.space.key)),
                 );
             }
@@ -115,6 +118,7 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
         batch: &[WorkItem<'_, PageItem>],
         scopes: &HashMap<String, String>,
         images: &ImageIndex<'_>,
+        journal: &OpenJournal<'_>,
     ) -> Vec<ItemResult> {
         let ids: Vec<String> = batch.iter().map(|work| work.item.id.clone()).collect();
         let mut bodies: HashMap<String, BodyFetch> = match self.confluence.page_bodies(&ids).await {
@@ -140,7 +144,7 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
                     .get(work.item.id.as_str())
                     .map_or(&[][..], Vec::as_slice);
                 in_flight.push(
-                    self.ingest_page(work, fetch, scopes, page_images)
+                    self.ingest_page(work, fetch, scopes, page_images, journal)
                         .instrument(info_span!("item", space = %work.item.space.key)),
                 );
             }
@@ -158,8 +162,10 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
         fetch: BodyFetch,
         scopes: &HashMap<String, String>,
         images: &[&AttachmentItem],
+        journal: &OpenJournal<'_>,
     ) -> ItemResult {
         let page = work.item;
+        let fetch = self.fresh_body(page, fetch).await;
         let body = match fetch {
             BodyFetch::Found(body) if body.storage.is_empty() => {
                 return ItemResult::Skipped(SkipReason::EmptyBody);
@@ -191,6 +197,15 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
         } else {
             body.storage
         };
+        // What the journal records as uploaded: the body's own version
+        // (discovery's when the answer had none). A later cycle re-ingests
+        // the page if Confluence then reports a newer one: an edit between
+        // this body fetch and the registration below is stamped earlier
+        // than the registration, so the diff alone would never report it.
+        let version = body
+            .version_when
+            .clone()
+            .unwrap_or_else(|| page.version_when.clone());
         // `byteSize` is the length of what is uploaded: the inlined body.
         let html = Bytes::from(storage);
         let upsert = ContentUpsert {
@@ -215,10 +230,46 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
             source_name: tenant.base_url.clone(),
             store_internally: tenant.store_internally,
         };
-        self.upsert(&upsert, work.is_new, || async {
-            Ok(UploadBody::Bytes(html))
-        })
-        .await
+        let result = self
+            .upsert(&upsert, work.is_new, || async {
+                Ok(UploadBody::Bytes(html))
+            })
+            .await;
+        if result == ItemResult::Success {
+            journal.record(Record::Written {
+                key: upsert.key,
+                version,
+            });
+        }
+        result
+    }
+
+    /// A body older than discovery's version came from a lagging search
+    /// index (the batched fetch searches by id); fetch that page alone,
+    /// which reads the page itself. Whatever version the body then has is
+    /// what the journal records, so a body that is still stale is written
+    /// again by a later cycle.
+    async fn fresh_body(&self, page: &PageItem, fetch: BodyFetch) -> BodyFetch {
+        let BodyFetch::Found(body) = &fetch else {
+            return fetch;
+        };
+        let stale = body
+            .version_when
+            .as_deref()
+            .is_some_and(|version| repair::is_later(&page.version_when, version));
+        if !stale {
+            return fetch;
+        }
+        debug!(tenant = %self.tenant.name, page_id = %page.id, "body older than discovery; fetching the page alone");
+        match self
+            .confluence
+            .page_bodies(std::slice::from_ref(&page.id))
+            .await
+        {
+            Ok(mut single) if single.len() == 1 => single.remove(0).1,
+            // The batched answer is still a body; keep it.
+            _ => fetch,
+        }
     }
 
     /// Register, download, upload, finalize (§7.3 order for attachments).
@@ -227,6 +278,7 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
         &self,
         work: &WorkItem<'_, AttachmentItem>,
         scopes: &HashMap<String, String>,
+        journal: &OpenJournal<'_>,
     ) -> (ItemResult, Option<std::time::Duration>) {
         let item = work.item;
         if item.meta.file_size == 0 {
@@ -264,6 +316,11 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
             })
             .await;
         let upload = (result == ItemResult::Success).then(|| started.elapsed());
+        if result == ItemResult::Success {
+            // Registered before its bytes were read: a later change is
+            // stamped later than the registration and reported by the diff.
+            journal.record(Record::Done { key: upsert.key });
+        }
         (result, upload)
     }
 
@@ -288,9 +345,9 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
             kb.finalize_content(upsert, &registered.read_url).await
         }
         .await;
-        if !is_new {
-            self.note_update(&upsert.key, outcome.is_ok());
-        }
+        // Whatever happens below, the journal keeps the key pending until a
+        // write of it completes (ADR 0007): the next cycle repairs it even
+        // when the diff calls it current.
         let err = match outcome {
             Ok(_) => return ItemResult::Success,
             Err(err) => err,
@@ -303,9 +360,6 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
                 .await;
             if let Some(cleanup) = deletion.error {
                 warn!(tenant = %self.tenant.name, key = %upsert.key, error = %cleanup, "cleanup of a failed registration failed");
-                // The half-registered item now looks current to the diff;
-                // the next cycle re-ingests it like a failed update.
-                self.note_update(&upsert.key, false);
             }
         }
         if err.kind() == ErrorKind::NotFound {

@@ -9,15 +9,15 @@ mod cycle;
 mod ingest;
 mod init;
 mod inline;
+mod journal;
 mod plan;
 mod purge;
 mod report;
 
 use std::{
-    collections::HashSet,
     path::PathBuf,
     sync::{
-        Arc, Mutex,
+        Arc,
         atomic::{AtomicBool, Ordering},
     },
     time::Duration,
@@ -128,13 +128,10 @@ pub struct SyncCycle<C, K> {
     confluence: C,
     knowledge_base: K,
     running: AtomicBool,
-    /// Full keys of updates that failed after their registration. Unique
-    /// stamps `updatedAt` at registration, so the next file-diff would no
-    /// longer report such an item as updated although its new bytes never
-    /// landed (the old version is kept, ours §9.8). The next cycle of this
-    /// process re-ingests them whatever the diff says. In memory only, like
-    /// the health window (§13 #25): a restart forgets them.
-    failed_updates: Mutex<HashSet<String>>,
+    /// Which content keys may hold an incomplete write (ADR 0007): kept in
+    /// the tenant's state directory, so restarts and one-shot `sync` runs
+    /// repair them too.
+    journal: journal::JournalStore,
     /// Set at shutdown: running cycles finish the items in flight, start no
     /// new ones and skip deletions and cleanup (§9.1, ours).
     stopping: AtomicBool,
@@ -151,12 +148,13 @@ impl Drop for RunningGuard<'_> {
 
 impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
     pub fn new(tenant: TenantContext, confluence: C, knowledge_base: K) -> Self {
+        let journal = journal::JournalStore::new(tenant.state_dir.clone());
         SyncCycle {
+            journal,
             tenant,
             confluence,
             knowledge_base,
             running: AtomicBool::new(false),
-            failed_updates: Mutex::new(HashSet::new()),
             stopping: AtomicBool::new(false),
         }
     }
@@ -182,30 +180,6 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
 
     fn stopping(&self) -> bool {
         self.stopping.load(Ordering::Acquire)
-    }
-
-    /// A copy of the keys whose update failed after registration.
-    fn failed_updates(&self) -> HashSet<String> {
-        self.failed_updates.lock().expect("not poisoned").clone()
-    }
-
-    /// Records how an update of `key` that got past registration ended.
-    fn note_update(&self, key: &str, landed: bool) {
-        let mut failed = self.failed_updates.lock().expect("not poisoned");
-        if landed {
-            failed.remove(key);
-        } else {
-            failed.insert(key.to_owned());
-        }
-    }
-
-    /// Forgets failed updates of items this cycle did not select (gone from
-    /// Confluence, or deleted in Unique and so new again).
-    fn keep_failed_updates_among(&self, selected: &HashSet<String>) {
-        self.failed_updates
-            .lock()
-            .expect("not poisoned")
-            .retain(|key| selected.contains(key));
     }
 
     /// Sets the re-entrancy flag, or `None` when a cycle (or purge) of this

@@ -11,8 +11,9 @@ use crate::{
     domain::{
         discovery,
         guards::GuardVerdict,
-        keys::{PartialKey, SpaceScopeId, root_mark},
+        keys::{ItemKey, PartialKey, SpaceScopeId, root_mark},
         ownership::{self, Ownership},
+        plan::{DiffAnswer, SpacePlanner},
     },
     ports::{ConfluenceSource, KnowledgeBase},
 };
@@ -26,6 +27,10 @@ pub struct SpacePlan {
     pub new: Vec<String>,
     /// Relative keys that would be re-ingested.
     pub updated: Vec<String>,
+    /// Relative keys the diff calls current that would be re-ingested
+    /// because the repair journal says their last write did not verifiably
+    /// complete, or their page changed after its body was read (ADR 0007).
+    pub repair: Vec<String>,
     /// Relative keys whose content would be deleted.
     pub deleted: Vec<String>,
     /// `None` when the guards pass; else why the cycle would abort or warn.
@@ -88,6 +93,7 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
         };
 
         let discovery = self.discover().await?;
+        let journal = self.journal.read()?;
         let images = self.image_index(&discovery);
         let mut spaces = Vec::new();
         let mut would_abort = false;
@@ -114,11 +120,34 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
                     Some(format!("would abort: {violation}"))
                 }
             };
+            let planner = SpacePlanner::new(DiffAnswer {
+                new: &diff.new,
+                updated: &diff.updated,
+            });
+            let pages = group
+                .pages
+                .iter()
+                .map(|page| (ItemKey::page(&page.id), page.version_when.as_str()));
+            let attachments = group.attachments.iter().map(|item| {
+                (
+                    ItemKey::attachment(&item.page_id, &item.meta.id),
+                    item.version_when.as_str(),
+                )
+            });
+            let repair = pages
+                .chain(attachments)
+                .map(|(key, version)| (key.to_string(), partial_key.content_key(&key), version))
+                .filter(|(relative, full, version)| {
+                    !planner.selects(relative) && journal.needs_repair(full, version)
+                })
+                .map(|(relative, _, _)| relative)
+                .collect();
             spaces.push(SpacePlan {
                 space_key: group.space.key.clone(),
                 partial_key: partial_key.to_string(),
                 new: diff.new,
                 updated: diff.updated,
+                repair,
                 deleted: diff.deleted,
                 guard,
             });

@@ -124,6 +124,9 @@ pub struct CycleReport {
     pub new: usize,
     pub updated: usize,
     pub moved: usize,
+    /// Items the diff called current that the repair journal re-ingested
+    /// (ADR 0007).
+    pub repaired: usize,
     /// Deletions Unique confirmed, and those it did not.
     pub deleted: usize,
     pub delete_failures: usize,
@@ -149,6 +152,7 @@ impl CycleReport {
             new: 0,
             updated: 0,
             moved: 0,
+            repaired: 0,
             deleted: 0,
             delete_failures: 0,
             pages: ItemCounts::default(),

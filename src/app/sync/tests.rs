@@ -247,6 +247,7 @@ fn confluence_serving_body(pages: Vec<DiscoveredContent>) -> MockConfluenceSourc
                     id: id.clone(),
                     storage: "<p>Hello, integration!</p>".into(),
                     labels: vec!["zeta".into(), "ai-ingest".into(), "engineering".into()],
+                    version_when: Some("2026-05-01T10:00:00.000Z".into()),
                 };
                 (id.clone(), BodyFetch::Found(body))
             })

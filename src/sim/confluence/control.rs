@@ -112,6 +112,19 @@ pub enum Quirk {
     NextLinkWithoutWikiPrefix,
 }
 
+/// When a change set with [`SimHandle::edit_when`](super::SimHandle::edit_when)
+/// is applied: right after the simulator built the triggering answer, so
+/// the client sees the content as it was before the change (an edit made
+/// between two of the client's requests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EditTrigger {
+    /// After an answer carrying this page's storage body (the batched body
+    /// search, or a single fetch).
+    BodyServed(String),
+    /// After the next answer on this route (e.g. the discovery listing).
+    AnswerOn(Route),
+}
+
 /// What an injected fault does to a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {

@@ -42,7 +42,7 @@ use std::{net::SocketAddr, sync::Arc};
 
 pub use content::{AttachmentContent, BLOCK_SIZE};
 pub use control::{
-    Fault, Flavor, PointsQuota, Quirk, RateLimit, Route, SimAuth, SimCounters, SimSettings,
+    EditTrigger, Fault, Flavor, PointsQuota, Quirk, RateLimit, Route, SimAuth, SimCounters, SimSettings,
 };
 pub use cql::{CqlError, Field, Query, parse as parse_cql};
 pub use dataset::{
@@ -218,6 +218,19 @@ impl SimHandle {
     /// Changes the served content, e.g. deletes a page mid-cycle.
     pub fn update_dataset<R>(&self, change: impl FnOnce(&mut Dataset) -> R) -> R {
         change(&mut self.shared.lock().dataset)
+    }
+
+    /// Applies `change` to the served content once `trigger` happens (an
+    /// edit or deletion between two requests of a cycle).
+    pub fn edit_when(
+        &self,
+        trigger: EditTrigger,
+        change: impl FnOnce(&mut Dataset) + Send + 'static,
+    ) {
+        self.shared
+            .lock()
+            .edits
+            .push((trigger, server::DatasetChange(Box::new(change))));
     }
 
     /// A copy of the served content.

@@ -26,7 +26,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{
-    control::{Counters, Fault, Flavor, Quirk, RateLimit, Route, RouteFaults, SimSettings},
+    control::{
+        Counters, EditTrigger, Fault, Flavor, Quirk, RateLimit, Route, RouteFaults, SimSettings,
+    },
     cql,
     dataset::{Dataset, SimAttachment, SimPage},
 };
@@ -62,6 +64,19 @@ pub(super) struct SimState {
     api_requests: u64,
     limiter: Option<DefaultDirectRateLimiter>,
     quota_window: Option<(Instant, u32)>,
+    /// Dataset changes waiting for their trigger (edits mid-cycle).
+    pub(super) edits: Vec<(EditTrigger, DatasetChange)>,
+    /// Pages whose body the answer being built carries.
+    served_bodies: Vec<String>,
+}
+
+/// A change to the served content, applied once.
+pub(super) struct DatasetChange(pub(super) Box<dyn FnOnce(&mut Dataset) + Send>);
+
+impl std::fmt::Debug for DatasetChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DatasetChange")
+    }
 }
 
 impl SimState {
@@ -77,6 +92,8 @@ impl SimState {
             api_requests: 0,
             limiter: None,
             quota_window: None,
+            edits: Vec::new(),
+            served_bodies: Vec::new(),
         }
     }
 
@@ -89,6 +106,23 @@ impl SimState {
 
     pub(super) fn revoke_tokens(&mut self) {
         self.tokens.clear();
+    }
+
+    /// Applies the edits whose trigger the answer just built (on `route`)
+    /// meets; the client receives the answer as it was before them.
+    fn fire_edits(&mut self, route: Route) {
+        let served = std::mem::take(&mut self.served_bodies);
+        let (fired, waiting): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.edits)
+                .into_iter()
+                .partition(|(trigger, _)| match trigger {
+                    EditTrigger::BodyServed(id) => served.contains(id),
+                    EditTrigger::AnswerOn(on) => *on == route,
+                });
+        self.edits = waiting;
+        for (_, DatasetChange(change)) in fired {
+            change(&mut self.dataset);
+        }
     }
 
     fn quirk(&self, quirk: Quirk) -> bool {
@@ -137,7 +171,12 @@ impl Shared {
                 let mut response = match fault {
                     Some(Fault::Status(status)) => error(status, "injected fault"),
                     Some(Fault::Html) => html_page(),
-                    _ => handler(&mut self.lock(), self),
+                    _ => {
+                        let mut state = self.lock();
+                        let response = handler(&mut state, self);
+                        state.fire_edits(route);
+                        response
+                    }
                 };
                 if fault == Some(Fault::TruncatedJson) {
                     response = truncate(response).await;
@@ -512,6 +551,10 @@ fn search(state: &mut SimState, sim: &Shared, params: &SearchParams) -> Response
         .iter()
         .map(|p| render_content(state, sim, p, &expand))
         .collect();
+    if expands_body {
+        let served = matches[window.range()].iter().map(|p| p.id.clone());
+        state.served_bodies.extend(served);
+    }
     let next = window.next_start.map(|next| {
         let mut query = url::form_urlencoded::Serializer::new(String::new());
         match sim.settings.flavor {
@@ -652,7 +695,13 @@ async fn dc_content_by_id(
             {
                 error(500, "body expansion failed")
             }
-            Some(page) => axum::Json(render_content(state, sim, page, &expand)).into_response(),
+            Some(page) => {
+                let answer = axum::Json(render_content(state, sim, page, &expand)).into_response();
+                if expand.has("body.storage") {
+                    state.served_bodies.push(page.id.clone());
+                }
+                answer
+            }
             None => error(
                 404,
                 &format!("No content found with id: ContentId{{id={id}}}"),

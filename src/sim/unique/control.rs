@@ -111,6 +111,17 @@ pub enum UniqueFault {
     /// stored key comes back `deleted` (a server that lost or mis-filtered
     /// the submission; what the deletion guards exist for). Changes nothing.
     DiffIgnoresSubmission,
+    /// Execute the request (the change is committed, the blob stored),
+    /// then answer `504 Gateway Timeout`, as a gateway does when it lost
+    /// the upstream answer: the client cannot tell that it worked.
+    AnswerLost,
+    /// Execute the request, then wait this long before answering; a test
+    /// kills the client in between (the server acted, the answer never
+    /// arrives).
+    AnswerAfter(Duration),
+    /// No fault: queued before another fault so that it hits a later call
+    /// (e.g. the finalize, the second `ContentUpsert` of an item).
+    Proceed,
 }
 
 impl UniqueFault {

@@ -203,7 +203,28 @@ async fn short_circuit(fault: Option<&UniqueFault>, shared: &Shared) -> Option<R
             tokio::time::sleep(*wait).await;
             None
         }
-        UniqueFault::ErrorAfterData | UniqueFault::DiffIgnoresSubmission => None,
+        UniqueFault::ErrorAfterData
+        | UniqueFault::DiffIgnoresSubmission
+        | UniqueFault::AnswerLost
+        | UniqueFault::AnswerAfter(_)
+        | UniqueFault::Proceed => None,
+    }
+}
+
+/// The answer of a request that was executed, unless the fault loses it
+/// (`AnswerLost`) or holds it back for a while (`AnswerAfter`).
+async fn after_execution(fault: Option<&UniqueFault>, answer: Response) -> Response {
+    match fault {
+        Some(UniqueFault::AnswerLost) => (
+            StatusCode::GATEWAY_TIMEOUT,
+            Json(json!({"statusCode": 504, "message": "upstream answer lost (injected)"})),
+        )
+            .into_response(),
+        Some(UniqueFault::AnswerAfter(wait)) => {
+            tokio::time::sleep(*wait).await;
+            answer
+        }
+        _ => answer,
     }
 }
 
@@ -248,7 +269,7 @@ async fn graphql(
             None,
         ));
     }
-    Json(response).into_response()
+    after_execution(fault.as_ref(), Json(response).into_response()).await
 }
 
 /// The operation a request runs (by `operationName`, else the document's
@@ -341,7 +362,7 @@ async fn file_diff(
         .collect();
     let answer = shared.state().file_diff(&request.partial_key, &items);
     // NestJS answers a POST with 201.
-    (
+    let answer = (
         StatusCode::CREATED,
         Json(json!({
             "newFiles": answer.new,
@@ -350,7 +371,8 @@ async fn file_diff(
             "deletedFiles": answer.deleted,
         })),
     )
-        .into_response()
+        .into_response();
+    after_execution(fault.as_ref(), answer).await
 }
 
 async fn blob_upload(
@@ -409,8 +431,8 @@ async fn receive_upload(
     body: Body,
 ) -> Response {
     shared.counters.call(Operation::Upload);
-    if let Some(answer) = short_circuit(shared.take_fault(Operation::Upload).as_ref(), shared).await
-    {
+    let fault = shared.take_fault(Operation::Upload);
+    if let Some(answer) = short_circuit(fault.as_ref(), shared).await {
         drain(body).await;
         return answer;
     }
@@ -481,7 +503,7 @@ async fn receive_upload(
         .state()
         .finish_upload(record, kept.map(BytesMut::freeze));
     shared.counters.upload(size);
-    StatusCode::CREATED.into_response()
+    after_execution(fault.as_ref(), StatusCode::CREATED.into_response()).await
 }
 
 /// The Zitadel-like token endpoint: Basic client credentials, a form body

@@ -1,0 +1,339 @@
+//! Repair of writes that may not have completed (ADR 0007).
+//!
+//! Unique stamps a content item's `updatedAt` when its registration (phase
+//! one of the upsert) commits, before its bytes are uploaded and the upsert
+//! finalized. Any write that stops after the registration committed (a lost
+//! answer, a failed upload or finalize, a killed process) therefore leaves
+//! an item that every later file-diff calls current although its bytes are
+//! old or missing. And a page edited after its body was fetched but before
+//! its registration is stamped later than that edit, so the diff never
+//! reports the edit either.
+//!
+//! The connector keeps a journal of content keys, per tenant, that answers
+//! both: a key is *pending* from before its write starts until the write is
+//! known to have completed; a written page remembers the Confluence version
+//! of the body that was uploaded, until a later cycle's discovery confirms
+//! that the page is no newer. This module holds the journal's pure rules:
+//! folding its records and deciding which discovered items to re-ingest.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, FixedOffset};
+
+/// What the journal knows about one full content key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mark {
+    /// A write started and is not known to have completed.
+    Pending,
+    /// The write completed with the body of this Confluence page version;
+    /// an edit made after that body was fetched is not in Unique yet.
+    Written { version: String },
+}
+
+/// One journal record, in the order they happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    /// The write of `key` is about to start (recorded before any request).
+    Begin { key: String },
+    /// The page `key` was written completely, with the body of `version`.
+    Written { key: String, version: String },
+    /// The write of `key` completed and nothing is left to check (an
+    /// attachment: it is registered before its bytes are read, so an edit
+    /// after the read is stamped later than the registration and the diff
+    /// reports it).
+    Done { key: String },
+}
+
+impl Record {
+    pub fn key(&self) -> &str {
+        match self {
+            Record::Begin { key } | Record::Written { key, .. } | Record::Done { key } => key,
+        }
+    }
+}
+
+/// The folded journal: the last word on each key that still needs one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Journal {
+    entries: HashMap<String, Mark>,
+}
+
+impl Journal {
+    /// Folds records in order: the last record of a key wins, and `Done`
+    /// forgets the key.
+    pub fn from_records(records: impl IntoIterator<Item = Record>) -> Self {
+        let mut journal = Journal::default();
+        for record in records {
+            journal.apply(record);
+        }
+        journal
+    }
+
+    pub fn apply(&mut self, record: Record) {
+        match record {
+            Record::Begin { key } => {
+                self.entries.insert(key, Mark::Pending);
+            }
+            Record::Written { key, version } => {
+                self.entries.insert(key, Mark::Written { version });
+            }
+            Record::Done { key } => {
+                self.entries.remove(&key);
+            }
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Mark> {
+        self.entries.get(key)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Entries in key order (stable output for the compacted file).
+    pub fn entries(&self) -> Vec<(&str, &Mark)> {
+        let mut entries: Vec<(&str, &Mark)> =
+            self.entries.iter().map(|(k, m)| (k.as_str(), m)).collect();
+        entries.sort_unstable_by_key(|(key, _)| *key);
+        entries
+    }
+
+    /// Records that rebuild this journal.
+    pub fn to_records(&self) -> Vec<Record> {
+        self.entries()
+            .into_iter()
+            .map(|(key, mark)| match mark {
+                Mark::Pending => Record::Begin {
+                    key: key.to_owned(),
+                },
+                Mark::Written { version } => Record::Written {
+                    key: key.to_owned(),
+                    version: version.clone(),
+                },
+            })
+            .collect()
+    }
+
+    /// Whether the discovered item `key`, at Confluence version
+    /// `discovered_version`, must be ingested again although the file-diff
+    /// calls it current.
+    pub fn needs_repair(&self, key: &str, discovered_version: &str) -> bool {
+        self.get(key)
+            .is_some_and(|mark| mark_needs_repair(mark, discovered_version))
+    }
+
+    /// The journal after a cycle that got past its file-diffs: what this
+    /// cycle recorded (`current`, in order) wins; of what earlier cycles
+    /// left (`self`), entries of items no longer discovered are dropped (the
+    /// diff reported their stored copies deleted), and written pages that
+    /// discovery confirms as no newer are dropped. `discovered` gives the
+    /// discovered version of a full key, `None` when it was not discovered.
+    pub fn after_cycle<'a>(
+        &self,
+        current: impl IntoIterator<Item = Record>,
+        discovered: impl Fn(&str) -> Option<&'a str>,
+    ) -> Journal {
+        // `None`: this cycle completed the key's write (a tombstone that
+        // also hides the earlier entry).
+        let mut touched: HashMap<String, Option<Mark>> = HashMap::new();
+        for record in current {
+            match record {
+                Record::Begin { key } => {
+                    touched.insert(key, Some(Mark::Pending));
+                }
+                Record::Written { key, version } => {
+                    touched.insert(key, Some(Mark::Written { version }));
+                }
+                Record::Done { key } => {
+                    touched.insert(key, None);
+                }
+            }
+        }
+        let mut next = Journal::default();
+        for (key, mark) in &self.entries {
+            if touched.contains_key(key) {
+                continue;
+            }
+            let Some(version) = discovered(key) else {
+                continue;
+            };
+            if mark_needs_repair(mark, version) {
+                next.entries.insert(key.clone(), mark.clone());
+            }
+        }
+        for (key, mark) in touched {
+            if let Some(mark) = mark {
+                next.entries.insert(key, mark);
+            }
+        }
+        next
+    }
+}
+
+fn mark_needs_repair(mark: &Mark, discovered_version: &str) -> bool {
+    match mark {
+        Mark::Pending => true,
+        Mark::Written { version } => is_later(discovered_version, version),
+    }
+}
+
+/// Whether Confluence version stamp `a` is later than `b`. Both are
+/// instants (RFC 3339, or Data Center's `+0200` offsets without a colon);
+/// when either cannot be read, any difference counts as later, so an
+/// unreadable stamp costs an upload, never an edit.
+pub fn is_later(a: &str, b: &str) -> bool {
+    match (parse_instant(a), parse_instant(b)) {
+        (Some(a), Some(b)) => a > b,
+        _ => a != b,
+    }
+}
+
+/// RFC 3339, or Data Center's `+0200` offsets without a colon.
+pub fn parse_instant(value: &str) -> Option<DateTime<FixedOffset>> {
+    DateTime::parse_from_rfc3339(value)
+        .or_else(|_| DateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%S%.f%z"))
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const V1: &str = "2026-05-01T10:00:00.000Z";
+    const V2: &str = "2026-05-01T10:05:00.000Z";
+
+    fn begin(key: &str) -> Record {
+        Record::Begin { key: key.into() }
+    }
+
+    fn written(key: &str, version: &str) -> Record {
+        Record::Written {
+            key: key.into(),
+            version: version.into(),
+        }
+    }
+
+    fn done(key: &str) -> Record {
+        Record::Done { key: key.into() }
+    }
+
+    #[test]
+    fn a_pending_key_is_repaired_and_a_written_page_only_when_newer() {
+        let journal = Journal::from_records([begin("a"), begin("b"), written("b", V1)]);
+        assert!(journal.needs_repair("a", V1));
+        assert!(!journal.needs_repair("b", V1));
+        assert!(journal.needs_repair("b", V2));
+        assert!(!journal.needs_repair("unknown", V2));
+    }
+
+    #[test]
+    fn versions_compare_as_instants_across_offsets() {
+        assert!(is_later("2026-05-01T12:00:01+02:00", V1));
+        assert!(!is_later("2026-05-01T12:00:00.000+0200", V1));
+        assert!(is_later("v8", "v7"));
+        assert!(!is_later("v7", "v7"));
+    }
+
+    #[test]
+    fn after_a_cycle_confirmed_and_vanished_entries_go_and_new_records_win() {
+        let previous = Journal::from_records([
+            begin("pending-still-there"),
+            begin("pending-gone"),
+            written("confirmed", V1),
+            written("edited-later", V1),
+            begin("repaired-now"),
+        ]);
+        let discovered = |key: &str| match key {
+            "pending-still-there" | "confirmed" | "repaired-now" => Some(V1),
+            "edited-later" => Some(V2),
+            _ => None,
+        };
+        let next = previous.after_cycle(
+            [
+                begin("repaired-now"),
+                written("repaired-now", V1),
+                begin("attachment"),
+                done("attachment"),
+                begin("failed"),
+            ],
+            discovered,
+        );
+        assert_eq!(
+            next,
+            Journal::from_records([
+                begin("pending-still-there"),
+                written("edited-later", V1),
+                written("repaired-now", V1),
+                begin("failed"),
+            ])
+        );
+    }
+
+    #[test]
+    fn done_in_this_cycle_hides_an_earlier_pending_entry() {
+        let previous = Journal::from_records([begin("k")]);
+        let next = previous.after_cycle([begin("k"), done("k")], |_| Some(V1));
+        assert!(next.is_empty());
+    }
+
+    fn records() -> impl Strategy<Value = Vec<Record>> {
+        let key = "[a-d]";
+        let version = prop_oneof![Just(V1), Just(V2)];
+        proptest::collection::vec(
+            prop_oneof![
+                key.prop_map(|k| begin(&k)),
+                (key, version).prop_map(|(k, v)| written(&k, v)),
+                key.prop_map(|k| done(&k)),
+            ],
+            0..24,
+        )
+    }
+
+    proptest! {
+        /// Compaction loses nothing: the records of a folded journal fold
+        /// back to the same journal.
+        #[test]
+        fn compacted_records_fold_back_to_the_same_journal(records in records()) {
+            let journal = Journal::from_records(records);
+            prop_assert_eq!(Journal::from_records(journal.to_records()), journal);
+        }
+
+        /// Nothing this cycle left unfinished is forgotten: a key whose last
+        /// record is `Begin` stays pending whatever discovery says.
+        #[test]
+        fn an_unfinished_write_of_this_cycle_always_survives(
+            previous in records(),
+            current in records(),
+            discovered_mask in proptest::collection::vec(any::<bool>(), 4),
+        ) {
+            let previous = Journal::from_records(previous);
+            let discovered = |key: &str| {
+                let index = (key.as_bytes()[0] - b'a') as usize;
+                discovered_mask[index].then_some(V1)
+            };
+            let next = previous.after_cycle(current.clone(), discovered);
+            let folded = Journal::from_records(current);
+            for (key, mark) in folded.entries() {
+                prop_assert_eq!(next.get(key), Some(mark));
+            }
+        }
+
+        /// An earlier pending entry survives exactly while its item is
+        /// still discovered and this cycle did not touch it.
+        #[test]
+        fn an_earlier_pending_entry_survives_while_discovered(
+            discovered in any::<bool>(),
+        ) {
+            let previous = Journal::from_records([begin("a")]);
+            let next = previous.after_cycle([], |_| discovered.then_some(V1));
+            prop_assert_eq!(next.get("a").is_some(), discovered);
+        }
+    }
+}
