@@ -568,7 +568,6 @@ pub fn page_updated_at<'a>(page_version: &'a str, images: &[&'a AttachmentItem])
     latest
 }
 
-
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;

@@ -36,6 +36,7 @@ mod multi_cycle;
 mod ownership;
 mod proxy;
 mod purge;
+mod repair;
 mod single_page;
 mod subtree;
 mod support;

@@ -1,10 +1,6 @@
 //! One sync cycle of an active tenant (PROTOCOL §9.2–§9.11).
 
-use std::{
-    collections::HashMap,
-    fmt,
-    time::Instant,
-};
+use std::{collections::HashMap, fmt, time::Instant};
 
 use tracing::{Instrument, error, info, info_span, warn};
 
@@ -465,7 +461,10 @@ pub(super) fn select_work<'a>(spaces: &'a [SpaceDiff<'a>], journal: &Journal) ->
 
 /// Discovered version by full key, for the journal entries of `wanted`
 /// only (empty, and free, when the journal is).
-fn discovered_versions<'a>(spaces: &'a [SpaceDiff<'a>], wanted: &Journal) -> HashMap<String, &'a str> {
+fn discovered_versions<'a>(
+    spaces: &'a [SpaceDiff<'a>],
+    wanted: &Journal,
+) -> HashMap<String, &'a str> {
     let mut versions = HashMap::new();
     if wanted.is_empty() {
         return versions;

@@ -228,7 +228,12 @@ fn open_dir<'a>(dir: &Path, tenant: &str) -> Result<OpenJournal<'a>, CycleError>
     let previous = Journal::from_records(records);
     // A torn last line is cut off, so this cycle's first record starts a
     // line of its own.
-    if end < file.metadata().map_err(|err| io_error("read", &path, &err))?.len() {
+    if end
+        < file
+            .metadata()
+            .map_err(|err| io_error("read", &path, &err))?
+            .len()
+    {
         file.set_len(end)
             .map_err(|err| io_error("truncate", &path, &err))?;
     }

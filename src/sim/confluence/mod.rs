@@ -42,7 +42,8 @@ use std::{net::SocketAddr, sync::Arc};
 
 pub use content::{AttachmentContent, BLOCK_SIZE};
 pub use control::{
-    EditTrigger, Fault, Flavor, PointsQuota, Quirk, RateLimit, Route, SimAuth, SimCounters, SimSettings,
+    EditTrigger, Fault, Flavor, PointsQuota, Quirk, RateLimit, Route, SimAuth, SimCounters,
+    SimSettings,
 };
 pub use cql::{CqlError, Field, Query, parse as parse_cql};
 pub use dataset::{

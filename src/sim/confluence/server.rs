@@ -112,13 +112,12 @@ impl SimState {
     /// meets; the client receives the answer as it was before them.
     fn fire_edits(&mut self, route: Route) {
         let served = std::mem::take(&mut self.served_bodies);
-        let (fired, waiting): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut self.edits)
-                .into_iter()
-                .partition(|(trigger, _)| match trigger {
-                    EditTrigger::BodyServed(id) => served.contains(id),
-                    EditTrigger::AnswerOn(on) => *on == route,
-                });
+        let (fired, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.edits)
+            .into_iter()
+            .partition(|(trigger, _)| match trigger {
+                EditTrigger::BodyServed(id) => served.contains(id),
+                EditTrigger::AnswerOn(on) => *on == route,
+            });
         self.edits = waiting;
         for (_, DatasetChange(change)) in fired {
             change(&mut self.dataset);

@@ -119,6 +119,9 @@ pub enum UniqueFault {
     /// kills the client in between (the server acted, the answer never
     /// arrives).
     AnswerAfter(Duration),
+    /// `ContentDeleteByContentIds` only: answer that every requested id was
+    /// deleted, and delete nothing (a server whose acknowledgement lies).
+    DeletionAcknowledgedNotDone,
     /// No fault: queued before another fault so that it hits a later call
     /// (e.g. the finalize, the second `ContentUpsert` of an item).
     Proceed,

@@ -20,7 +20,7 @@ use base64::Engine as _;
 use bytes::BytesMut;
 use futures::StreamExt;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
@@ -207,6 +207,7 @@ async fn short_circuit(fault: Option<&UniqueFault>, shared: &Shared) -> Option<R
         | UniqueFault::DiffIgnoresSubmission
         | UniqueFault::AnswerLost
         | UniqueFault::AnswerAfter(_)
+        | UniqueFault::DeletionAcknowledgedNotDone
         | UniqueFault::Proceed => None,
     }
 }
@@ -254,6 +255,19 @@ async fn graphql(
     let fault = shared.take_fault(operation);
     if let Some(answer) = short_circuit(fault.as_ref(), &shared).await {
         return answer;
+    }
+    if fault == Some(UniqueFault::DeletionAcknowledgedNotDone)
+        && operation == Operation::ContentDeleteByContentIds
+    {
+        let ids = serde_json::to_value(&request.variables)
+            .ok()
+            .and_then(|variables| variables.get("contentIds").cloned());
+        let acknowledged: Vec<Value> = ids
+            .as_ref()
+            .and_then(Value::as_array)
+            .map(|ids| ids.iter().map(|id| json!({"id": id})).collect())
+            .unwrap_or_default();
+        return Json(json!({"data": {"contentDeleteByContentIds": acknowledged}})).into_response();
     }
     let request = request.data(Arc::clone(&shared));
     let mut response = match service {
