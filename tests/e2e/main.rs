@@ -31,6 +31,7 @@ mod deletions;
 mod failures;
 mod faults;
 mod inline_images;
+mod kill;
 mod multi_cycle;
 
 mod ownership;

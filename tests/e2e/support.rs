@@ -267,6 +267,21 @@ impl TestApp {
             .expect("the binary runs")
     }
 
+    /// Starts the real binary with `args` like [`run_binary`](Self::run_binary),
+    /// without waiting for it (a test kills it mid-cycle).
+    pub fn spawn_binary(&self, args: &[&str]) -> std::process::Child {
+        self.write_config();
+        std::process::Command::new(env!("CARGO_BIN_EXE_confluence-connector"))
+            .args(args)
+            .env_clear()
+            .envs(&self.env)
+            .env("LOG_LEVEL", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the binary starts")
+    }
+
     pub fn snapshot(&self) -> UniqueSnapshot {
         self.unique.snapshot()
     }
