@@ -27,6 +27,7 @@ macro_rules! both_flavors {
 mod attachments;
 mod cli;
 mod content_types;
+mod convergence;
 mod deletions;
 mod failures;
 mod faults;
