@@ -171,6 +171,11 @@ impl Simulator {
             format!("{}/*-tenant-config.yaml", dir.path().display()),
         ));
         env.push(("OTEL_METRICS_EXPORTER".into(), "none".into()));
+        // The repair journal of each run stays with the run's simulator.
+        env.push((
+            "CONFLUENCE_CONNECTOR_STATE_DIR".into(),
+            dir.path().join("state").display().to_string(),
+        ));
         env.push(("LOG_LEVEL".into(), "error".into()));
         let expected = (
             started["expected"]["pages"].as_u64().expect("pages"),
