@@ -693,6 +693,26 @@ mod tests {
     }
 
     #[test]
+    fn the_state_directory_defaults_to_tmpdir_and_must_be_absolute() {
+        let default = load(&[PATTERN]).unwrap().state_dir;
+        assert_eq!(default, PathBuf::from("/tmp/confluence-connector"));
+        let in_tmpdir = load(&[PATTERN, ("TMPDIR", "/scratch")]).unwrap();
+        assert_eq!(
+            in_tmpdir.state_dir,
+            PathBuf::from("/scratch/confluence-connector")
+        );
+        let chosen = load(&[PATTERN, (STATE_DIR, "/var/lib/cc")]).unwrap();
+        assert_eq!(chosen.state_dir, PathBuf::from("/var/lib/cc"));
+        assert_eq!(
+            invalid(&[PATTERN, (STATE_DIR, "state")]),
+            [
+                "environment variable `CONFLUENCE_CONNECTOR_STATE_DIR`: `state` is not an \
+                 absolute path; use an absolute directory path, e.g. `/var/lib/confluence-connector`"
+            ]
+        );
+    }
+
+    #[test]
     fn every_variable_is_read() {
         let config = load(&[
             PATTERN,
