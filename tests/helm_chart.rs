@@ -775,3 +775,65 @@ fn helm_notes_warn_about_the_reference_alert_expression() {
         stale.stdout
     );
 }
+
+/// The repair journal's directory: on the `/tmp` emptyDir unless a claim
+/// is named, then on that claim, with the variable pointing there.
+#[test]
+fn helm_mounts_the_state_claim_only_when_one_is_named() {
+    assert_rejected(
+        &json!({"stateVolume": {"mountPath": "state"}}),
+        "stateVolume",
+    );
+    let Some(helm) = helm_or_skip("helm_mounts_the_state_claim_only_when_one_is_named") else {
+        return;
+    };
+    let values = chart_dir().join("ci/data-center-pat-values.yaml");
+    let container = |extra: &[&str]| {
+        let rendered = template(&helm, &values, extra);
+        assert!(rendered.ok, "{}", rendered.stderr);
+        let docs = documents(&rendered.stdout);
+        let deployment = find(&docs, "Deployment", "confluence-connector")
+            .expect("Deployment")
+            .clone();
+        deployment["spec"]["template"]["spec"].clone()
+    };
+    let state_env = |pod: &Json| {
+        pod["containers"][0]["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|var| var["name"] == "CONFLUENCE_CONNECTOR_STATE_DIR")
+            .cloned()
+    };
+
+    let default = container(&[]);
+    assert_eq!(state_env(&default), None);
+    assert!(
+        !default["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|volume| volume["name"] == "state")
+    );
+
+    let claimed = container(&[
+        "--set",
+        "stateVolume.persistentVolumeClaim.claimName=cc-state",
+    ]);
+    assert_eq!(
+        state_env(&claimed),
+        Some(
+            json!({"name": "CONFLUENCE_CONNECTOR_STATE_DIR", "value": "/var/lib/confluence-connector"})
+        )
+    );
+    assert!(claimed["volumes"].as_array().unwrap().contains(&json!({
+        "name": "state",
+        "persistentVolumeClaim": {"claimName": "cc-state"},
+    })));
+    assert!(
+        claimed["containers"][0]["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"name": "state", "mountPath": "/var/lib/confluence-connector"}))
+    );
+}
