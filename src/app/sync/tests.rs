@@ -510,3 +510,36 @@ async fn purge_of_an_already_cleaned_root_is_skipped() {
         PurgeOutcome::Skipped("already_cleaned_up")
     );
 }
+
+/// A body older than discovery's version came from a lagging search index:
+/// the page is fetched alone, and that newer body is what gets uploaded.
+#[tokio::test]
+async fn a_body_older_than_discovery_is_fetched_again_alone() {
+    let mut confluence = confluence_with(vec![page("p1", &["ai-ingest"])]);
+    let body = |storage: &str, version: &str| PageBody {
+        id: "p1".into(),
+        storage: storage.into(),
+        labels: vec![],
+        version_when: Some(version.into()),
+    };
+    let stale = body("<p>stale</p>", "2026-04-01T00:00:00.000Z");
+    let fresh = body("<p>fresh</p>", "2026-05-01T10:00:00.000Z");
+    let mut sequence = mockall::Sequence::new();
+    for answer in [stale, fresh] {
+        confluence
+            .expect_page_bodies()
+            .withf(|ids| ids == ["p1"])
+            .times(1)
+            .in_sequence(&mut sequence)
+            .returning(move |_| ready(Ok(vec![("p1".into(), BodyFetch::Found(answer.clone()))])));
+    }
+    let mut kb = ingesting_kb(diff(&["p1"], &[], &[]), false);
+    kb.expect_finalize_content()
+        .withf(|upsert, _| upsert.byte_size == "<p>fresh</p>".len() as u64)
+        .times(1)
+        .returning(|_, _| ready(Ok("id-p1".into())));
+    let report = SyncCycle::new(tenant(), confluence, kb)
+        .run(&NoObserver)
+        .await;
+    assert_eq!(report.pages.success, 1);
+}
