@@ -163,6 +163,9 @@ async fn faulty_cycle_then_two_clean_ones(
         })
         .collect();
     assert_eq!(held, expected, "faults {:?}", app.unique.counters());
+    // Every write completed and was confirmed: nothing left to repair.
+    app.successful_cycle().await;
+    assert_eq!(app.repair_journal(), "");
     app.finish().await;
 }
 

@@ -282,6 +282,19 @@ impl TestApp {
             .expect("the binary starts")
     }
 
+    /// The repair journal of the tenant, as the last cycle left it (empty
+    /// when no cycle wrote one).
+    pub fn repair_journal(&self) -> String {
+        let state = self.dir.path().join("state");
+        let Ok(tenants) = std::fs::read_dir(&state) else {
+            return String::new();
+        };
+        tenants
+            .map(|entry| entry.expect("state entry").path().join("repair-journal.jsonl"))
+            .filter_map(|path| std::fs::read_to_string(path).ok())
+            .collect()
+    }
+
     pub fn snapshot(&self) -> UniqueSnapshot {
         self.unique.snapshot()
     }

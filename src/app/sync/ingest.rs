@@ -166,12 +166,20 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
     ) -> ItemResult {
         let page = work.item;
         let fetch = self.fresh_body(page, fetch).await;
+        let skip = |reason| {
+            nothing_written(
+                journal,
+                work.is_new,
+                work.partial_key.content_key(&ItemKey::page(&page.id)),
+            );
+            ItemResult::Skipped(reason)
+        };
         let body = match fetch {
             BodyFetch::Found(body) if body.storage.is_empty() => {
-                return ItemResult::Skipped(SkipReason::EmptyBody);
+                return skip(SkipReason::EmptyBody);
             }
             BodyFetch::Found(body) => body,
-            BodyFetch::NotFound => return ItemResult::Skipped(SkipReason::NotFound),
+            BodyFetch::NotFound => return skip(SkipReason::NotFound),
             BodyFetch::Failed(err) => {
                 warn!(tenant = %self.tenant.name, page_id = %page.id, error = %err, "page body fetch failed");
                 return ItemResult::Failure;
@@ -282,6 +290,8 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
     ) -> (ItemResult, Option<std::time::Duration>) {
         let item = work.item;
         if item.meta.file_size == 0 {
+            let key = ItemKey::attachment(&item.page_id, &item.meta.id);
+            nothing_written(journal, work.is_new, work.partial_key.content_key(&key));
             return (ItemResult::Skipped(SkipReason::ZeroBytes), None);
         }
         let Some(scope_id) = scopes.get(&item.space.key) else {
@@ -368,6 +378,15 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
         }
         warn!(tenant = %self.tenant.name, key = %upsert.key, error = %err, "ingestion failed");
         ItemResult::Failure
+    }
+}
+
+/// A new item skipped before its registration left nothing in Unique: the
+/// journal forgets it. An update skipped so stays pending: an earlier write
+/// of it may have stopped half-way.
+fn nothing_written(journal: &OpenJournal<'_>, is_new: bool, key: String) {
+    if is_new {
+        journal.record(Record::Done { key });
     }
 }
 
