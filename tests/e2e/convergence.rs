@@ -1,6 +1,7 @@
 //! Property: for a random workload (new, stale, current and vanished
 //! pages, some with an attachment) and a random schedule of faults on
-//! Unique's writes and lookups (lost answers after the server acted, 5xx),
+//! Unique's writes and lookups (lost answers after the server acted, 5xx)
+//! and on Confluence's searches and downloads (5xx beyond the retries),
 //! one faulty cycle then two fault-free cycles end in exactly the expected
 //! state, and no cycle ever deletes an item that Confluence still has and
 //! Unique held complete.
@@ -8,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use confluence_connector::sim::{
-    confluence::{Flavor, SimAttachment, SimPage},
+    confluence::{Fault, Flavor, Route, SimAttachment, SimPage},
     unique::{Operation, SeedContent, UniqueFault},
 };
 use proptest::prelude::*;
@@ -57,6 +58,12 @@ const FAULTED: [Operation; 6] = [
 
 fn schedule() -> impl Strategy<Value = Vec<Vec<UniqueFault>>> {
     proptest::collection::vec(proptest::collection::vec(fault(), 0..5), FAULTED.len())
+}
+
+/// How many 5xx answers Confluence's searches and downloads get; more than
+/// the retries absorb (5) fails that request for good.
+fn confluence_schedule() -> impl Strategy<Value = Vec<usize>> {
+    proptest::collection::vec(0..9usize, 2)
 }
 
 fn body(id: &str) -> String {
@@ -132,8 +139,12 @@ async fn faulty_cycle_then_two_clean_ones(
     flavor: Flavor,
     pages: Vec<Page>,
     schedule: Vec<Vec<UniqueFault>>,
+    confluence: Vec<usize>,
 ) {
     let (app, expected, protected) = workload(flavor, &pages).await;
+    for (route, count) in [Route::Search, Route::Download].into_iter().zip(confluence) {
+        app.confluence.fail_next(route, count, Fault::Status(503));
+    }
     for (operation, faults) in FAULTED.iter().zip(schedule) {
         for fault in faults {
             app.unique.fail_next(*operation, 1, fault);
@@ -143,6 +154,7 @@ async fn faulty_cycle_then_two_clean_ones(
     app.cycle().await;
     assert_nothing_wrongly_deleted(&app, &protected, "by the faulty cycle");
     app.unique.clear_faults();
+    app.confluence.clear_faults();
     for when in ["by the first clean cycle", "by the second clean cycle"] {
         app.successful_cycle().await;
         assert_nothing_wrongly_deleted(&app, &protected, when);
@@ -182,6 +194,7 @@ proptest! {
                 pages.iter().any(|page| !matches!(page, Page::Vanished))
             }),
         schedule in schedule(),
+        confluence in confluence_schedule(),
     ) {
         let flavor = if cloud { Flavor::Cloud } else { Flavor::DataCenter };
         tokio::runtime::Builder::new_multi_thread()
@@ -189,6 +202,6 @@ proptest! {
             .enable_all()
             .build()
             .expect("runtime")
-            .block_on(faulty_cycle_then_two_clean_ones(flavor, pages, schedule));
+            .block_on(faulty_cycle_then_two_clean_ones(flavor, pages, schedule, confluence));
     }
 }

@@ -85,7 +85,11 @@ async fn assert_converged(app: &TestApp) {
     assert_eq!(steady.repaired, 0, "nothing left to repair");
     assert_eq!(app.unique.counters().calls(Operation::ContentUpsert), 0);
     assert_eq!(app.unique.counters().calls(Operation::Upload), 0);
-    assert_eq!(app.repair_journal(), "", "the journal is compacted to nothing");
+    assert_eq!(
+        app.repair_journal(),
+        "",
+        "the journal is compacted to nothing"
+    );
 }
 
 /// Unique registered the new page (and stamped it) but the answer was lost:

@@ -290,7 +290,12 @@ impl TestApp {
             return String::new();
         };
         tenants
-            .map(|entry| entry.expect("state entry").path().join("repair-journal.jsonl"))
+            .map(|entry| {
+                entry
+                    .expect("state entry")
+                    .path()
+                    .join("repair-journal.jsonl")
+            })
             .filter_map(|path| std::fs::read_to_string(path).ok())
             .collect()
     }

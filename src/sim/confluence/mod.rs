@@ -194,6 +194,11 @@ impl SimHandle {
         self.shared.lock().faults.entry(route).or_default().random = fault;
     }
 
+    /// Removes every queued and random fault.
+    pub fn clear_faults(&self) {
+        self.shared.lock().faults.clear();
+    }
+
     /// Limits API requests (token endpoint and media host excluded); those
     /// above the rate get 429. `None` removes the limit.
     pub fn set_rate_limit(&self, limit: Option<RateLimit>) {
