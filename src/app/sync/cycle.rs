@@ -161,7 +161,9 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
                 .await;
         }
         let versions = discovered_versions(&spaces, &journal.previous);
-        let committed = journal.commit(|key| versions.get(key).copied());
+        // The lock stays held until the cycle ends: deletions and the
+        // clean-up below are writes too.
+        let (committed, _lock) = journal.commit(|key| versions.get(key).copied());
         if self.stopping() {
             return Err(CycleError::new(
                 "interrupted by shutdown after the items in flight; deletions and cleanup are left to the next cycle",

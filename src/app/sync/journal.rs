@@ -60,6 +60,7 @@ impl JournalStore {
                     store: journal,
                     records: Mutex::new(Vec::new()),
                 },
+                lock: None,
             }),
             JournalStore::Dir(dir) => open_dir(dir, tenant),
         }
@@ -87,12 +88,14 @@ impl JournalStore {
     }
 }
 
-/// A cycle's handle on the journal.
+/// A cycle's handle on the journal; holds the tenant's lock (file
+/// journals) until dropped, at the end of the cycle.
 #[derive(Debug)]
 pub(super) struct OpenJournal<'a> {
     /// What earlier cycles left, folded.
     pub previous: Journal,
     sink: Sink<'a>,
+    lock: Option<File>,
 }
 
 #[derive(Debug)]
@@ -103,8 +106,6 @@ enum Sink<'a> {
     },
     File {
         dir: PathBuf,
-        /// Holds the tenant's lock until dropped.
-        _lock: File,
         writer: Mutex<BufWriter<File>>,
         /// Offset where this cycle's records start.
         appended_from: u64,
@@ -154,7 +155,8 @@ impl OpenJournal<'_> {
     }
 
     /// Compacts the journal after a cycle that got past its file-diffs
-    /// (see [`Journal::after_cycle`]) and releases the lock.
+    /// (see [`Journal::after_cycle`]). Returns the lock, to be held until
+    /// the cycle ends (its deletions and clean-up are writes too).
     ///
     /// # Errors
     /// The compacted journal cannot be written; the appended one stays,
@@ -162,8 +164,9 @@ impl OpenJournal<'_> {
     pub(super) fn commit<'v>(
         self,
         discovered: impl Fn(&str) -> Option<&'v str>,
-    ) -> Result<Journal, CycleError> {
-        match self.sink {
+    ) -> (Result<Journal, CycleError>, JournalLock) {
+        let lock = JournalLock { _held: self.lock };
+        let result = match self.sink {
             Sink::Memory { store, records } => {
                 let current = records.into_inner().expect("not poisoned");
                 let next = self.previous.after_cycle(current, discovered);
@@ -172,26 +175,42 @@ impl OpenJournal<'_> {
             }
             Sink::File {
                 dir,
-                _lock,
                 writer,
                 appended_from,
-            } => {
-                let path = dir.join(JOURNAL_FILE);
-                let mut file = writer
-                    .into_inner()
-                    .expect("not poisoned")
-                    .into_inner()
-                    .map_err(|err| io_error("append to", &path, err.error()))?;
-                file.seek(SeekFrom::Start(appended_from))
-                    .map_err(|err| io_error("read", &path, &err))?;
-                let (current, _) = read_records(file, &path)?;
-                let next = self.previous.after_cycle(current, discovered);
-                write_compacted(&dir, &next)?;
-                Ok(next)
-            }
-        }
+            } => compact_file(&dir, writer, appended_from, &self.previous, discovered),
+        };
+        (result, lock)
     }
 }
+
+/// The tenant's lock after the journal was committed.
+#[derive(Debug)]
+pub(super) struct JournalLock {
+    _held: Option<File>,
+}
+
+fn compact_file<'v>(
+    dir: &Path,
+    writer: Mutex<BufWriter<File>>,
+    appended_from: u64,
+    previous: &Journal,
+    discovered: impl Fn(&str) -> Option<&'v str>,
+) -> Result<Journal, CycleError> {
+    let path = dir.join(JOURNAL_FILE);
+    let mut file = writer
+        .into_inner()
+        .expect("not poisoned")
+        .into_inner()
+        .map_err(|err| io_error("append to", &path, err.error()))?;
+    file.seek(SeekFrom::Start(appended_from))
+        .map_err(|err| io_error("read", &path, &err))?;
+    let (current, _) = read_records(file, &path)?;
+    let next = previous.after_cycle(current, discovered);
+    write_compacted(dir, &next)?;
+    Ok(next)
+}
+
+impl OpenJournal<'_> {}
 
 fn open_dir<'a>(dir: &Path, tenant: &str) -> Result<OpenJournal<'a>, CycleError> {
     fs::create_dir_all(dir).map_err(|err| io_error("create", dir, &err))?;
@@ -241,10 +260,10 @@ fn open_dir<'a>(dir: &Path, tenant: &str) -> Result<OpenJournal<'a>, CycleError>
         previous,
         sink: Sink::File {
             dir: dir.to_owned(),
-            _lock: lock,
             writer: Mutex::new(BufWriter::new(file)),
             appended_from: end,
         },
+        lock: Some(lock),
     })
 }
 
@@ -370,7 +389,7 @@ mod tests {
             key: "b".into(),
             version: "2026-05-01T10:00:00.000Z".into(),
         });
-        let next = journal.commit(discovered).unwrap();
+        let next = journal.commit(discovered).0.unwrap();
         assert_eq!(next.len(), 1);
         let text = fs::read_to_string(dir.path().join("tenant").join(JOURNAL_FILE)).unwrap();
         assert_eq!(
@@ -411,6 +430,10 @@ mod tests {
             "{refused}"
         );
         drop(first);
+        // The lock outlives the commit, until the cycle drops it.
+        let (_, lock) = store.open("acme").unwrap().commit(discovered);
+        assert!(store.open("acme").is_err());
+        drop(lock);
         store.open("acme").unwrap();
     }
 
