@@ -10,6 +10,7 @@ use tracing::{Instrument, error, info, info_span, warn};
 
 use super::{
     CycleObserver, Phase, SyncCycle,
+    cleanup::SpaceView,
     report::{CycleReport, CycleResult, SkipReason, SpaceSummary},
 };
 use crate::{
@@ -121,7 +122,7 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
         let tenant = &self.tenant.name;
         observer.phase(tenant, Phase::Scanning);
         let root_path = self.initialize().await?;
-        let discovery = self.discover().await?;
+        let (discovery, listing_complete) = self.discover_checked().await?;
         report.discovered_pages = discovery.pages.len();
         report.discovered_attachments = discovery.attachments.len();
         record_discovery_skips(report, &discovery);
@@ -139,6 +140,7 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
                 new: space.diff.new.len(),
                 updated: space.diff.updated.len(),
                 deleted: space.diff.deleted.len(),
+                held: 0,
             });
         }
 
@@ -156,19 +158,43 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
             ));
         }
 
-        self.delete_vanished(&spaces, report, observer).await;
-        observer.phase(tenant, Phase::CleaningUp);
-        self.clean_up_orphans(&discovery, report).await;
+        self.settle_deletions(
+            &space_views(&spaces),
+            &discovery,
+            listing_complete,
+            report,
+            observer,
+        )
+        .await?;
         info!(
             tenant = %tenant,
             discovered_pages = report.discovered_pages,
             new = report.new,
             updated = report.updated,
             deleted = report.deleted,
+            held = report.held,
             failed = report.failed(),
             "sync cycle finished"
         );
         Ok(())
+    }
+
+    /// [`discover`](Self::discover), and whether it saw every item it asked
+    /// for: no listing ended at an empty page that still pointed to a next
+    /// one, and nothing was cut by `maxItemsToScan` (ours, §9.3 step 7).
+    /// Deletions derived from an incomplete discovery are held (§9.5).
+    pub(super) async fn discover_checked(&self) -> Result<(Discovery, bool), CycleError> {
+        let ended_early_before = self.confluence.listings_ended_early();
+        let discovery = self.discover().await?;
+        let ended_early = self.confluence.listings_ended_early() != ended_early_before;
+        if ended_early {
+            warn!(
+                tenant = %self.tenant.name,
+                "a Confluence listing ended at an empty page that still pointed to a next page; deletions from this cycle are held"
+            );
+        }
+        let complete = !ended_early && discovery.cut_by_capacity == 0;
+        Ok((discovery, complete))
     }
 
     /// §9.3: labelled content, descendants of ingest-all roots, cuts.
@@ -388,6 +414,28 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
         }
         Ok(by_key)
     }
+}
+
+/// What the deletion step needs of each diffed space.
+pub(super) fn space_views(spaces: &[SpaceDiff<'_>]) -> Vec<SpaceView> {
+    spaces
+        .iter()
+        .map(|space| SpaceView {
+            partial_key: space.partial_key.clone(),
+            space_id: space.group.space.id.clone(),
+            space_key: space.group.space.key.clone(),
+            deleted: space.diff.deleted.clone(),
+            submitted: space
+                .group
+                .pages
+                .iter()
+                .map(|page| ItemKey::page(&page.id).to_string())
+                .chain(space.group.attachments.iter().map(|item| {
+                    ItemKey::attachment(&item.page_id, &item.meta.id).to_string()
+                }))
+                .collect(),
+        })
+        .collect()
 }
 
 /// §9.6: the new and updated items of each space, plus discovered items

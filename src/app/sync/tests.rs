@@ -38,6 +38,7 @@ pub(super) fn tenant() -> TenantContext {
         base_url: "https://tenant1.atlassian.net".into(),
         root_scope_id: "root-scope-id".into(),
         key_format: KeyFormat::Current,
+        deletion_hold: HoldPolicy::new(25),
         ingest_single_label: "ai-ingest".into(),
         discovery: DiscoveryRules {
             ingest_all_label: "ai-ingest-all".into(),

@@ -179,6 +179,14 @@ impl SimHandle {
         }
     }
 
+    /// Makes discovery searches (those not expanding bodies) end early:
+    /// only the first `cutoff` matches are served, then an empty page that
+    /// still carries a `next` link, as Cloud's search sometimes answers
+    /// mid-listing (PROTOCOL §9.3 step 7). `None` serves listings whole.
+    pub fn end_listings_early_after(&self, cutoff: Option<usize>) {
+        self.shared.lock().listing_cutoff = cutoff;
+    }
+
     /// Answers the next `count` requests to `route` with `fault`, before any
     /// fault drawn at random.
     pub fn fail_next(&self, route: Route, count: usize, fault: Fault) {

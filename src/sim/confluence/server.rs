@@ -59,6 +59,9 @@ pub(super) struct SimState {
     tokens: HashMap<String, Instant>,
     pub(super) reject_tokens: bool,
     pub(super) revoke_tokens_at_api_request: Option<u64>,
+    /// Discovery searches serve only this many matches, then an empty page
+    /// that still carries `next` ([`SimHandle::end_listings_early_after`](super::SimHandle::end_listings_early_after)).
+    pub(super) listing_cutoff: Option<usize>,
     api_requests: u64,
     limiter: Option<DefaultDirectRateLimiter>,
     quota_window: Option<(Instant, u32)>,
@@ -74,6 +77,7 @@ impl SimState {
             tokens: HashMap::new(),
             reject_tokens: false,
             revoke_tokens_at_api_request: None,
+            listing_cutoff: None,
             api_requests: 0,
             limiter: None,
             quota_window: None,
@@ -499,7 +503,7 @@ fn search(state: &mut SimState, sim: &Shared, params: &SearchParams) -> Response
         _ => params.start.unwrap_or(0),
     };
     let max_limit = if expands_body { 50 } else { 200 };
-    let window = Window::new(
+    let mut window = Window::new(
         state,
         sim.settings.flavor,
         sim.settings.capped_page_size,
@@ -508,6 +512,10 @@ fn search(state: &mut SimState, sim: &Shared, params: &SearchParams) -> Response
         params.limit.unwrap_or(25),
         max_limit,
     );
+    // Body fetches search too; only discovery listings end early.
+    if let Some(cutoff) = state.listing_cutoff.filter(|_| !expands_body) {
+        window.end_early_at(cutoff);
+    }
     let results: Vec<Value> = matches[window.range()]
         .iter()
         .map(|p| render_content(state, sim, p, &expand))
@@ -590,6 +598,18 @@ impl Window {
             limit,
             reported_start,
             next_start,
+        }
+    }
+
+    /// Serves nothing from `cutoff` on: the page reaching it stops there
+    /// and points at the next one, which is empty and points further.
+    fn end_early_at(&mut self, cutoff: usize) {
+        if self.start >= cutoff {
+            self.len = 0;
+            self.next_start = Some(self.start + self.limit);
+        } else if self.start + self.len > cutoff {
+            self.len = cutoff - self.start;
+            self.next_start = Some(cutoff);
         }
     }
 
