@@ -292,11 +292,16 @@ pub trait KnowledgeBase: Send + Sync {
         scope_id: &str,
     ) -> impl Future<Output = Result<Vec<StoredContent>, PortError>> + Send;
 
-    /// How many content items `scope_id` owns.
+    /// How many content items `scope_id` owns, only those whose key starts
+    /// with `key_prefix` when one is given.
     ///
     /// # Errors
     /// The query fails.
-    fn count_in_scope(&self, scope_id: &str) -> impl Future<Output = Result<u64, PortError>> + Send;
+    fn count_in_scope(
+        &self,
+        scope_id: &str,
+        key_prefix: Option<String>,
+    ) -> impl Future<Output = Result<u64, PortError>> + Send;
 
     /// Deletes content by id, 20 ids per call, sequentially, stopping at the
     /// first failed call. Never fails as a whole: the outcome carries the

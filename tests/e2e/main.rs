@@ -30,7 +30,9 @@ mod content_types;
 mod deletions;
 mod failures;
 mod faults;
+mod holds;
 mod inline_images;
+mod key_migration;
 mod multi_cycle;
 
 mod ownership;

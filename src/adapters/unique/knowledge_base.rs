@@ -445,7 +445,11 @@ impl KnowledgeBase for UniqueKnowledgeBase {
         .await
     }
 
-    async fn count_in_scope(&self, scope_id: &str) -> Result<u64, PortError> {
+    async fn count_in_scope(
+        &self,
+        scope_id: &str,
+        key_prefix: Option<String>,
+    ) -> Result<u64, PortError> {
         let equals = |value: &str| paginated_content_count::StringFilter {
             equals: Some(value.to_owned()),
             in_: None,
@@ -453,7 +457,11 @@ impl KnowledgeBase for UniqueKnowledgeBase {
         };
         let variables = paginated_content_count::Variables {
             where_: Some(paginated_content_count::ContentWhereInput {
-                key: None,
+                key: key_prefix.map(|prefix| paginated_content_count::StringFilter {
+                    equals: None,
+                    in_: None,
+                    starts_with: Some(prefix),
+                }),
                 owner_id: Some(equals(scope_id)),
                 owner_type: Some(equals("SCOPE")),
             }),

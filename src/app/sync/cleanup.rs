@@ -133,7 +133,7 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
                 continue;
             }
             // The scope's own content decides the weight of removing it.
-            let items = match self.knowledge_base.count_in_scope(&child.id).await {
+            let items = match self.knowledge_base.count_in_scope(&child.id, None).await {
                 Ok(items) => items,
                 Err(err) => {
                     warn!(tenant, scope_id = %child.id, error = %err, "could not count an orphan scope's content; left for the next cycle");
@@ -182,7 +182,7 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
         let kb = &self.knowledge_base;
         let prefix = view.partial_key.key_prefix();
         let counts = async {
-            let in_scope = kb.count_in_scope(scope_id).await?;
+            let in_scope = kb.count_in_scope(scope_id, None).await?;
             let current = kb.count_with_key_prefix(&prefix).await?;
             Ok::<_, crate::ports::PortError>((in_scope, current))
         };

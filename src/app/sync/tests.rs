@@ -105,6 +105,7 @@ fn confluence_with(pages: Vec<DiscoveredContent>) -> MockConfluenceSource {
     confluence
         .expect_labeled_content()
         .returning(move || ready(Ok(pages.clone())));
+    confluence.expect_listings_ended_early().return_const(0u64);
     confluence
 }
 
@@ -376,6 +377,13 @@ async fn orphan_space_scopes_of_this_tenant_are_removed_and_foreign_ones_kept() 
     kb.expect_count_with_key_prefix()
         .withf(|prefix| prefix == "tenant1/space-hr_HR/")
         .returning(|_| ready(Ok(1)));
+    // The live scope of SP holds only current keys: not listed.
+    kb.expect_count_with_key_prefix()
+        .withf(|prefix| prefix == "tenant1/space-1_SP/")
+        .returning(|_| ready(Ok(1)));
+    kb.expect_count_in_scope()
+        .withf(|id, prefix| (id == "scope-sp" || id == "scope-hr") && prefix.is_none())
+        .returning(|_, _| ready(Ok(1)));
     let mut listed = 0;
     kb.expect_content_with_key_prefix()
         .withf(|prefix| prefix == "tenant1/space-hr_HR/")
@@ -482,8 +490,15 @@ async fn purge_keeps_the_mark_when_a_folder_cannot_be_deleted() {
             external_id: Some("confc:tenant1:space-eng:ENG".into()),
         }]))
     });
-    kb.expect_content_ids_in_scope()
-        .returning(|_| ready(Ok(vec!["c1".into()])));
+    kb.expect_content_in_scope().returning(|_| {
+        ready(Ok(vec![StoredContent {
+            id: "c1".into(),
+            key: "tenant1/space-eng_ENG/p1".into(),
+            owner_id: Some("scope-eng".into()),
+            byte_size: None,
+            metadata: None,
+        }]))
+    });
     kb.expect_delete_content().returning(|ids| {
         ready(ContentDeletion {
             confirmed: ids.to_vec(),
@@ -497,6 +512,79 @@ async fn purge_keeps_the_mark_when_a_folder_cannot_be_deleted() {
     let report = cycle.purge().await;
     assert_eq!(report.outcome, PurgeOutcome::Failure { failures: 1 });
     assert_eq!(report.content_deleted, 1);
+}
+
+#[tokio::test]
+async fn purge_removes_only_what_carries_this_tenants_marks() {
+    let mut kb = MockKnowledgeBase::new();
+    kb.expect_scope_by_id()
+        .returning(|_| ready(Ok(Some(root(Some(MARK))))));
+    kb.expect_child_scopes().returning(|_| {
+        let child = |id: &str, mark: Option<&str>| Scope {
+            id: id.into(),
+            name: id.into(),
+            parent_id: Some("root-scope-id".into()),
+            external_id: mark.map(Into::into),
+        };
+        ready(Ok(vec![
+            child("scope-eng", Some("confc:tenant1:space-eng:ENG")),
+            child("scope-mixed", Some("confc:tenant1:space-hr:HR")),
+            child("scope-other", Some("confc:other:space-x:X")),
+            child("scope-unmarked", None),
+        ]))
+    });
+    let stored = |id: &str, key: &str| StoredContent {
+        id: id.into(),
+        key: key.into(),
+        owner_id: None,
+        byte_size: None,
+        metadata: None,
+    };
+    kb.expect_content_in_scope()
+        .withf(|id| id == "scope-eng")
+        .returning(move |_| ready(Ok(vec![stored("c-eng", "tenant1/space-eng_ENG/p1")])));
+    kb.expect_content_in_scope()
+        .withf(|id| id == "scope-mixed")
+        .returning(move |_| {
+            ready(Ok(vec![
+                stored("c-hr", "tenant1/space-hr_HR/p2"),
+                stored("c-foreign", "other/space-hr_HR/p2"),
+            ]))
+        });
+    kb.expect_delete_content()
+        .withf(|ids| ids == ["c-eng"] || ids == ["c-hr"])
+        .times(2)
+        .returning(|ids| {
+            ready(ContentDeletion {
+                confirmed: ids.to_vec(),
+                error: None,
+            })
+        });
+    kb.expect_delete_scope()
+        .withf(|id, recursive| id == "scope-eng" && *recursive)
+        .times(1)
+        .returning(|id, _| {
+            ready(Ok(DeleteFolderOutcome {
+                deleted: vec![id.to_owned()],
+                failed: Vec::new(),
+            }))
+        });
+    kb.expect_set_scope_external_id()
+        .withf(|id, mark| id == "root-scope-id" && mark.is_none())
+        .times(1)
+        .returning(|_, _| ready(Ok(root(None))));
+    let cycle = SyncCycle::new(tenant(), MockConfluenceSource::new(), kb);
+    let report = cycle.purge().await;
+    assert_eq!(report.outcome, PurgeOutcome::Success);
+    assert_eq!(
+        (
+            report.content_deleted,
+            report.scopes_deleted,
+            report.scopes_left,
+            report.content_left
+        ),
+        (2, 1, 3, 1)
+    );
 }
 
 #[tokio::test]
