@@ -9,10 +9,10 @@
 use std::collections::BTreeMap;
 
 use confluence_connector::{
-    app::sync::PurgeOutcome,
+    app::sync::{CycleResult, PurgeOutcome},
     sim::{
         confluence::{Flavor, SimAttachment, SimPage},
-        unique::{AccessType, SeedContent, SeedScope, UniqueSnapshot},
+        unique::{AccessType, Operation, SeedContent, SeedScope, UniqueSnapshot},
     },
 };
 use serde_json::json;
@@ -24,6 +24,7 @@ both_flavors!(
     switching_back_from_v1_keys_leaves_one_copy_per_item,
     a_renamed_tenant_leaves_one_copy_per_item,
     a_purge_leaves_another_tenants_scopes_and_content_alone,
+    v1_keys_stored_in_another_tenants_scope_are_refused,
 );
 
 /// Key → sha256 of the stored bytes.
@@ -206,5 +207,40 @@ async fn a_purge_leaves_another_tenants_scopes_and_content_alone(flavor: Flavor)
             ),
         ])
     );
+    app.finish().await;
+}
+
+/// Another tenant (below another root) already stores `p1` under the same
+/// v1 key, because its space has the same id: this tenant's cycle refuses
+/// before writing anything, and says why and what to do.
+async fn v1_keys_stored_in_another_tenants_scope_are_refused(flavor: Flavor) {
+    let mut app = spawn_app(flavor, two_pages(flavor)).await;
+    app.configure(json!({"ingestion": {"useV1KeyFormat": "enabled"}}));
+    app.unique.set_external_id(ROOT, Some(root_mark(flavor)));
+    let space = space_id(flavor);
+    app.unique.seed_scope(SeedScope::new("other-root", "Other"));
+    app.unique.seed_scope(
+        SeedScope::new("other-sp", "SP")
+            .parent("other-root")
+            .external_id(format!("confc:other:{space}:SP")),
+    );
+    app.seed_content(SeedContent::new(format!("{space}_SP/p1"), "other-sp").body("theirs"));
+    let before = app.snapshot();
+    app.unique.reset_counters();
+
+    let report = app.cycle().await;
+    assert_eq!(
+        report.result,
+        CycleResult::Failure(format!(
+            "1 of 1 item(s) under the v1 partial key `{space}_SP` lie outside this tenant's \
+             space scope SP: another tenant with `useV1KeyFormat: enabled` writes the same keys \
+             for a space with this id; nothing was ingested or deleted; set `useV1KeyFormat: disabled` \
+             on one of the two tenants (docs/migration.md)"
+        ))
+    );
+    assert_no_writes(&app, &Operation::WRITES);
+    let after = app.snapshot();
+    assert_eq!(digests(&after), digests(&before));
+    assert_eq!(scopes(&after), scopes(&before));
     app.finish().await;
 }

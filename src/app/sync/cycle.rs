@@ -19,13 +19,13 @@ use crate::{
         discovery::{self, AttachmentItem, Discovery, DiscoverySkip, PageItem, SpaceGroup},
         guards::{GuardInput, GuardVerdict},
         inline_images::{self, ImageIndex},
-        keys::{ItemKey, PartialKey, SpaceScopeId},
+        keys::{ItemKey, KeyFormat, PartialKey, SpaceScopeId},
         plan::{DiffAnswer, Ingest, SpacePlanner},
         urls,
     },
     ports::{
         ConfluenceSource, KnowledgeBase, PortError,
-        knowledge_base::{FileDiff, FileDiffItem, FileDiffRequest},
+        knowledge_base::{FileDiff, FileDiffItem, FileDiffRequest, Scope},
     },
 };
 
@@ -237,6 +237,7 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
         images: &ImageIndex<'_>,
     ) -> Result<Vec<SpaceDiff<'a>>, CycleError> {
         let mut spaces = Vec::new();
+        let mut children = None;
         for group in discovery::group_by_space(discovery, self.tenant.inline_images) {
             let partial_key = PartialKey::new(
                 self.tenant.key_format,
@@ -253,6 +254,8 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
                     .file_diff(&request)
                     .await
                     .map_err(CycleError::step("file-diff"))?;
+                self.check_v1_ownership(&partial_key, &group.space.key, &mut children)
+                    .await?;
                 let submitted: Vec<String> =
                     request.items.iter().map(|item| item.key.clone()).collect();
                 self.check_guards(&partial_key, &submitted, &diff).await?;
@@ -314,6 +317,64 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
             source_name: tenant.base_url.clone(),
             items: pages.chain(attachments).collect(),
         }
+    }
+
+    /// Ours (§3.1, §8.1): v1 keys (`{spaceId}_{spaceKey}/…`) carry no
+    /// tenant name, so another tenant using them for a space with the same
+    /// id (another instance, or a deleted tenant of this one) writes the
+    /// very same keys, and this tenant's diff would update or delete that
+    /// tenant's content. Before anything is ingested or deleted, every item
+    /// under a v1 partial key must lie in this tenant's scope of the space
+    /// (the root's child named after the space key, where ingestion puts
+    /// it); otherwise the cycle refuses, naming the partial key.
+    /// `children` caches the root's children for the cycle. A no-op with
+    /// the current key format, whose keys start with the tenant name.
+    pub(super) async fn check_v1_ownership(
+        &self,
+        partial_key: &PartialKey,
+        space_key: &str,
+        children: &mut Option<Vec<Scope>>,
+    ) -> Result<(), CycleError> {
+        if self.tenant.key_format != KeyFormat::V1 {
+            return Ok(());
+        }
+        let kb = &self.knowledge_base;
+        let prefix = partial_key.key_prefix();
+        let total = kb
+            .count_with_key_prefix(&prefix)
+            .await
+            .map_err(CycleError::step("stored-content count for the v1 key check"))?;
+        if total == 0 {
+            return Ok(());
+        }
+        if children.is_none() {
+            *children = Some(
+                kb.child_scopes(&self.tenant.root_scope_id)
+                    .await
+                    .map_err(CycleError::step("listing space scopes"))?,
+            );
+        }
+        let scope = children
+            .iter()
+            .flatten()
+            .find(|scope| scope.name == space_key);
+        let ours = match scope {
+            Some(scope) => kb
+                .count_in_scope(&scope.id, Some(prefix))
+                .await
+                .map_err(CycleError::step("stored-content count for the v1 key check"))?,
+            None => 0,
+        };
+        if ours >= total {
+            return Ok(());
+        }
+        Err(CycleError::new(format!(
+            "{} of {total} item(s) under the v1 partial key `{partial_key}` lie outside this tenant's \
+             space scope {space_key}: another tenant with `useV1KeyFormat: enabled` writes the same keys \
+             for a space with this id; nothing was ingested or deleted; set `useV1KeyFormat: disabled` \
+             on one of the two tenants (docs/migration.md)",
+            total - ours
+        )))
     }
 
     /// Runs G1/G2 for one space; the count query is only sent when needed.

@@ -107,6 +107,7 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
         let images = self.image_index(&discovery);
         let mut spaces = Vec::new();
         let mut views = Vec::new();
+        let mut children = None;
         let mut would_abort = false;
         for group in discovery::group_by_space(&discovery, self.tenant.inline_images) {
             let partial_key = PartialKey::new(
@@ -120,6 +121,8 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
                 .file_diff(&request)
                 .await
                 .map_err(CycleError::step("file-diff"))?;
+            self.check_v1_ownership(&partial_key, &group.space.key, &mut children)
+                .await?;
             let submitted: Vec<String> = request.items.into_iter().map(|item| item.key).collect();
             views.push(SpaceView {
                 partial_key: partial_key.clone(),
