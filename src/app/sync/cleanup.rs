@@ -209,6 +209,7 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
             .filter_map(|content| content.key.strip_prefix(prefix.as_str()))
             .collect();
         let mut replaced = Vec::new();
+        let mut kept = 0;
         for content in &contents {
             let Some(item) = keys::old_copy_item(
                 &content.key,
@@ -222,7 +223,7 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
             if stored_now.contains(rel.as_str()) {
                 replaced.push(content.clone());
             } else if view.submitted.contains(&rel) {
-                pending.copies_kept += 1;
+                kept += 1;
             } else {
                 pending
                     .key_spaces
@@ -230,15 +231,16 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
                 pending.wanted.keys.insert(content.key.clone());
             }
         }
-        if !replaced.is_empty() || pending.copies_kept > 0 {
+        if !replaced.is_empty() || kept > 0 {
             info!(
                 tenant,
                 partial_key = %view.partial_key,
                 duplicates = replaced.len(),
-                kept = pending.copies_kept,
+                kept,
                 "found copies under an old key format or tenant name"
             );
         }
+        pending.copies_kept += kept;
         pending.replaced.extend(replaced);
     }
 

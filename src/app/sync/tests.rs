@@ -172,6 +172,7 @@ async fn a_discovery_error_aborts_and_deletes_nothing() {
             "GET /wiki/rest/api/content/search",
         )))
     });
+    confluence.expect_listings_ended_early().return_const(0u64);
     let cycle = SyncCycle::new(tenant(), confluence, kb);
     let report = cycle.run(&NoObserver).await;
     assert!(
