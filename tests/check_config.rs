@@ -436,18 +436,27 @@ fn a_deleted_tenant_sharing_the_root_scope_of_an_active_one() {
 #[test]
 fn deletion_hold_must_be_a_whole_number_of_at_least_zero() {
     let tenants = Tenants::new();
-    tenants.acme(&[("  scopeId: scope_root\n", "  scopeId: scope_root\n  deletionHold: -3\n")]);
+    tenants.acme(&[(
+        "  scopeId: scope_root\n",
+        "  scopeId: scope_root\n  deletionHold: -3\n",
+    )]);
     tenants.check().assert_error(&[
         "acme-tenant-config.yaml",
         "`ingestion.deletionHold`: must be at least 0, found -3",
         "set a whole number of at least 0 (0 switches holding off)",
     ]);
-    tenants.acme(&[("  scopeId: scope_root\n", "  scopeId: scope_root\n  deletionHold: \"5\"\n")]);
+    tenants.acme(&[(
+        "  scopeId: scope_root\n",
+        "  scopeId: scope_root\n  deletionHold: \"5\"\n",
+    )]);
     tenants.check().assert_error(&[
         "acme-tenant-config.yaml",
         "`ingestion.deletionHold`: must be a YAML number, not a string",
     ]);
-    tenants.acme(&[("  scopeId: scope_root\n", "  scopeId: scope_root\n  deletionHold: 0\n")]);
+    tenants.acme(&[(
+        "  scopeId: scope_root\n",
+        "  scopeId: scope_root\n  deletionHold: 0\n",
+    )]);
     tenants.check().assert_valid();
 }
 

@@ -89,17 +89,16 @@ pub async fn sync_tenants(
 ) -> Vec<TenantOutcome> {
     let mut outcomes = Vec::with_capacity(tenants.len());
     for tenant in tenants {
-        let cycle =
-            match build_cycle_with(tenant, clients, &config.process, retries) {
-                Ok(cycle) => cycle,
-                Err(err) => {
-                    outcomes.push(TenantOutcome::NotBuilt {
-                        tenant: tenant.name.to_string(),
-                        error: err.to_string(),
-                    });
-                    continue;
-                }
-            };
+        let cycle = match build_cycle_with(tenant, clients, &config.process, retries) {
+            Ok(cycle) => cycle,
+            Err(err) => {
+                outcomes.push(TenantOutcome::NotBuilt {
+                    tenant: tenant.name.to_string(),
+                    error: err.to_string(),
+                });
+                continue;
+            }
+        };
         let outcome = match tenant.status {
             TenantStatus::Deleted => TenantOutcome::Purged(cycle.purge().await),
             // `inactive` tenants never reach the running list.
@@ -127,11 +126,10 @@ pub async fn plan_tenants(
             plans.push((name, Ok(None)));
             continue;
         }
-        let plan =
-            match build_cycle_with(tenant, clients, &config.process, retries) {
-                Ok(cycle) => cycle.plan().await.map(Some),
-                Err(err) => Err(err.to_string()),
-            };
+        let plan = match build_cycle_with(tenant, clients, &config.process, retries) {
+            Ok(cycle) => cycle.plan().await.map(Some),
+            Err(err) => Err(err.to_string()),
+        };
         plans.push((name, plan));
     }
     plans

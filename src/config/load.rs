@@ -325,7 +325,13 @@ ingestion:
 
     /// A tenant file at `path` with root scope `scope` and `extra` lines
     /// appended under `ingestion`.
-    fn tenant_file_with(path: &Path, base: &str, status: &str, scope: &str, extra: &str) -> PathBuf {
+    fn tenant_file_with(
+        path: &Path,
+        base: &str,
+        status: &str,
+        scope: &str,
+        extra: &str,
+    ) -> PathBuf {
         let text = TENANT
             .replace("{base}", base)
             .replace("{status}", status)

@@ -296,7 +296,11 @@ impl<'a> Checker<'a> {
             Value::Number(number) => match number.as_u64().map(u32::try_from) {
                 Some(Ok(n)) => Some(n),
                 Some(Err(_)) => {
-                    self.error(field, format!("{number} is too large (at most {})", u32::MAX), fix);
+                    self.error(
+                        field,
+                        format!("{number} is too large (at most {})", u32::MAX),
+                        fix,
+                    );
                     None
                 }
                 None if number.as_i64().is_some_and(|n| n < 0) => {
@@ -1363,9 +1367,15 @@ ingestion:
         assert_eq!(valid(&hold("0")).ingestion.deletion_hold, 0);
         assert_eq!(valid(&hold("500")).ingestion.deletion_hold, 500);
         for (value, expected) in [
-            ("-1", "must be at least 0, found -1; set a whole number of at least 0 (0 switches holding off)"),
+            (
+                "-1",
+                "must be at least 0, found -1; set a whole number of at least 0 (0 switches holding off)",
+            ),
             ("2.5", "`2.5` is not a whole number"),
-            ("\"10\"", "must be a YAML number, not a string; remove the quotes around the number"),
+            (
+                "\"10\"",
+                "must be a YAML number, not a string; remove the quotes around the number",
+            ),
             ("[1]", "must be a whole number, found a list"),
             ("99999999999", "is too large"),
         ] {

@@ -124,17 +124,16 @@ pub enum HoldReason {
 impl std::fmt::Display for HoldReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            HoldReason::IncompleteListing => f.write_str(
-                "the Confluence listing ended early, so missing items may still exist",
-            ),
+            HoldReason::IncompleteListing => {
+                f.write_str("the Confluence listing ended early, so missing items may still exist")
+            }
             HoldReason::TooMany { items, limit } => write!(
                 f,
                 "{items} item(s) would be deleted, more than the {limit} a cycle deletes without confirmation"
             ),
-            HoldReason::SeveralScopes { scopes } => write!(
-                f,
-                "{scopes} space scopes would be removed at once"
-            ),
+            HoldReason::SeveralScopes { scopes } => {
+                write!(f, "{scopes} space scopes would be removed at once")
+            }
         }
     }
 }
@@ -321,7 +320,10 @@ mod tests {
         let mut two = one.clone();
         two.add_scope(scope("b", 1));
         let decision = decide(&two, &Deletions::default(), 10, true);
-        assert_eq!(decision.reason, Some(HoldReason::SeveralScopes { scopes: 2 }));
+        assert_eq!(
+            decision.reason,
+            Some(HoldReason::SeveralScopes { scopes: 2 })
+        );
         // Confirmation is by scope id; the item count may have changed.
         let mut later = Deletions::default();
         later.add_scope(scope("a", 4));

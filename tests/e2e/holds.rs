@@ -182,7 +182,11 @@ async fn several_vanished_spaces_are_removed_one_cycle_later(flavor: Flavor) {
 
     let second = app.successful_cycle().await;
     assert_eq!(
-        (second.orphan_scopes_removed, second.orphan_files_removed, second.held),
+        (
+            second.orphan_scopes_removed,
+            second.orphan_files_removed,
+            second.held
+        ),
         (2, 2, 0)
     );
     let snapshot = app.snapshot();

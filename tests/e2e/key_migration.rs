@@ -86,10 +86,18 @@ async fn flip(flavor: Flavor, first: &str, second: &str) {
 
     app.configure(json!({"ingestion": {"useV1KeyFormat": second}}));
     let plan = app.plan().await;
-    assert_eq!(plan.spaces[0].new.len(), 3, "every item is new under the new keys");
+    assert_eq!(
+        plan.spaces[0].new.len(),
+        3,
+        "every item is new under the new keys"
+    );
     let migrated = app.successful_cycle().await;
     assert_eq!(
-        (migrated.new, migrated.old_copies_removed, migrated.old_copies_kept),
+        (
+            migrated.new,
+            migrated.old_copies_removed,
+            migrated.old_copies_kept
+        ),
         (3, 3, 0)
     );
     let snapshot = app.snapshot();
@@ -197,10 +205,7 @@ async fn a_purge_leaves_another_tenants_scopes_and_content_alone(flavor: Flavor)
         scopes(&snapshot),
         BTreeMap::from([
             ("/Confluence".to_owned(), None),
-            (
-                "/Confluence/MIX".to_owned(),
-                Some(space_mark("3", "MIX"))
-            ),
+            ("/Confluence/MIX".to_owned(), Some(space_mark("3", "MIX"))),
             (
                 "/Confluence/OTHER".to_owned(),
                 Some("confc:other:2:OTHER".to_owned())

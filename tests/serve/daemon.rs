@@ -194,7 +194,10 @@ async fn metrics_parse_and_expose_every_name_with_seeded_and_bounded_series() {
     // Ours: seeded at registration; the start-up cycle held nothing.
     assert_eq!(exposition.value("cfc_deletions_held", &[ACME]), Some(0.0));
     assert_eq!(
-        exposition.types.get("cfc_deletions_held").map(String::as_str),
+        exposition
+            .types
+            .get("cfc_deletions_held")
+            .map(String::as_str),
         Some("gauge")
     );
     assert_eq!(

@@ -202,11 +202,18 @@ async fn content_owned_by_a_scope_is_listed_across_pages_and_counted() {
     assert_eq!(h.kb.count_in_scope("scope-sp", None).await.unwrap(), 250);
     let first_key = &found[0].key;
     assert_eq!(
-        h.kb.count_in_scope("scope-sp", Some(first_key.clone())).await.unwrap(),
-        found.iter().filter(|c| c.key.starts_with(first_key.as_str())).count() as u64
+        h.kb.count_in_scope("scope-sp", Some(first_key.clone()))
+            .await
+            .unwrap(),
+        found
+            .iter()
+            .filter(|c| c.key.starts_with(first_key.as_str()))
+            .count() as u64
     );
     assert_eq!(
-        h.kb.count_in_scope("scope-sp", Some("no-such-prefix/".to_owned())).await.unwrap(),
+        h.kb.count_in_scope("scope-sp", Some("no-such-prefix/".to_owned()))
+            .await
+            .unwrap(),
         0
     );
     let state = h.sim.snapshot();

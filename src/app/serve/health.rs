@@ -364,9 +364,6 @@ mod tests {
         assert_eq!(body["tenants"]["acme"]["heldDeletions"], json!(40));
         h.record("acme", false, Some(0));
         let (_, body) = h.check();
-        assert_eq!(
-            body["tenants"]["acme"],
-            json!({"failures": 1, "total": 3})
-        );
+        assert_eq!(body["tenants"]["acme"], json!({"failures": 1, "total": 3}));
     }
 }

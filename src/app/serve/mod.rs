@@ -195,10 +195,11 @@ impl Daemon {
                 TenantStatus::Inactive => continue,
             };
             let name = tenant.name.to_string();
-            let cycle = tenants::build_cycle(tenant, &clients, &config.process)
-                .map_err(|err| StartError::Tenant {
-                tenant: name.clone(),
-                message: err.to_string(),
+            let cycle = tenants::build_cycle(tenant, &clients, &config.process).map_err(|err| {
+                StartError::Tenant {
+                    tenant: name.clone(),
+                    message: err.to_string(),
+                }
             })?;
             let recorder = Arc::new(TenantRecorder {
                 tenant: name.clone(),

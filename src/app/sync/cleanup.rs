@@ -92,7 +92,9 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
         for view in views {
             for rel in &view.deleted {
                 let key = format!("{}/{rel}", view.partial_key);
-                pending.key_spaces.insert(key.clone(), view.space_key.clone());
+                pending
+                    .key_spaces
+                    .insert(key.clone(), view.space_key.clone());
                 pending.wanted.keys.insert(key);
             }
         }
@@ -366,7 +368,11 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
             .instrument(info_span!("space", space = %orphan.space_key))
             .await;
         report.orphan_files_removed += files;
-        match self.knowledge_base.delete_scope(&orphan.scope_id, false).await {
+        match self
+            .knowledge_base
+            .delete_scope(&orphan.scope_id, false)
+            .await
+        {
             Ok(outcome) if outcome.failed.is_empty() => {
                 report.orphan_scopes_removed += 1;
                 info!(tenant, scope_id = %orphan.scope_id, space_key = %orphan.space_key, files, "removed orphan space scope");

@@ -343,7 +343,9 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
         let total = kb
             .count_with_key_prefix(&prefix)
             .await
-            .map_err(CycleError::step("stored-content count for the v1 key check"))?;
+            .map_err(CycleError::step(
+                "stored-content count for the v1 key check",
+            ))?;
         if total == 0 {
             return Ok(());
         }
@@ -359,10 +361,13 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
             .flatten()
             .find(|scope| scope.name == space_key);
         let ours = match scope {
-            Some(scope) => kb
-                .count_in_scope(&scope.id, Some(prefix))
-                .await
-                .map_err(CycleError::step("stored-content count for the v1 key check"))?,
+            Some(scope) => {
+                kb.count_in_scope(&scope.id, Some(prefix))
+                    .await
+                    .map_err(CycleError::step(
+                        "stored-content count for the v1 key check",
+                    ))?
+            }
             None => 0,
         };
         if ours >= total {
@@ -491,9 +496,13 @@ pub(super) fn space_views(spaces: &[SpaceDiff<'_>]) -> Vec<SpaceView> {
                 .pages
                 .iter()
                 .map(|page| ItemKey::page(&page.id).to_string())
-                .chain(space.group.attachments.iter().map(|item| {
-                    ItemKey::attachment(&item.page_id, &item.meta.id).to_string()
-                }))
+                .chain(
+                    space
+                        .group
+                        .attachments
+                        .iter()
+                        .map(|item| ItemKey::attachment(&item.page_id, &item.meta.id).to_string()),
+                )
                 .collect(),
         })
         .collect()

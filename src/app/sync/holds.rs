@@ -134,7 +134,9 @@ impl HoldStore {
                 .collect(),
         };
         let text = serde_json::to_vec_pretty(&file).expect("held deletions serialize");
-        let dir = path.parent().expect("the file is inside the state directory");
+        let dir = path
+            .parent()
+            .expect("the file is inside the state directory");
         fs::create_dir_all(dir).map_err(describe)?;
         let temporary = path.with_extension("json.tmp");
         let mut out = fs::File::create(&temporary).map_err(describe)?;
@@ -184,9 +186,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(HELD_DELETIONS_FILE);
         fs::write(&path, "{not json").unwrap();
-        assert_eq!(HoldStore::new(Some(dir.path())).load(), Deletions::default());
+        assert_eq!(
+            HoldStore::new(Some(dir.path())).load(),
+            Deletions::default()
+        );
         fs::write(&path, r#"{"version":9,"keys":["k"],"scopes":[]}"#).unwrap();
-        assert_eq!(HoldStore::new(Some(dir.path())).load(), Deletions::default());
+        assert_eq!(
+            HoldStore::new(Some(dir.path())).load(),
+            Deletions::default()
+        );
     }
 
     #[test]

@@ -32,9 +32,7 @@ pub use purge::{PurgeOutcome, PurgeReport};
 pub use report::{CycleReport, CycleResult, ItemCounts, ItemResult, SkipReason, SpaceSummary};
 
 use crate::{
-    domain::{
-        discovery::DiscoveryRules, holds::HoldPolicy, keys::KeyFormat, model::InstanceType,
-    },
+    domain::{discovery::DiscoveryRules, holds::HoldPolicy, keys::KeyFormat, model::InstanceType},
     ports::{ConfluenceSource, KnowledgeBase},
     telemetry::DiagnosticsPolicy,
 };
