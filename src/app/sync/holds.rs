@@ -115,8 +115,16 @@ impl HoldStore {
         };
         let describe = |err: std::io::Error| format!("{}: {err}", path.display());
         if held.is_empty() {
+            // Nothing held and no file (or no directory to hold one): done.
             return match fs::remove_file(path) {
-                Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(describe(err)),
+                Err(err)
+                    if !matches!(
+                        err.kind(),
+                        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                    ) =>
+                {
+                    Err(describe(err))
+                }
                 _ => Ok(()),
             };
         }
@@ -194,6 +202,23 @@ mod tests {
         assert_eq!(
             HoldStore::new(Some(dir.path())).load(),
             Deletions::default()
+        );
+    }
+
+    #[test]
+    fn an_unusable_state_directory_fails_only_a_hold_that_must_be_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("not-a-directory");
+        fs::write(&file, "x").unwrap();
+        let store = HoldStore::new(Some(&file.join("tenant")));
+        assert_eq!(store.save(&Deletions::default()), Ok(()));
+        let error = store.save(&sample()).unwrap_err();
+        assert!(
+            error.starts_with(&format!(
+                "{}",
+                file.join("tenant").join(HELD_DELETIONS_FILE).display()
+            )),
+            "{error}"
         );
     }
 

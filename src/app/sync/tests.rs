@@ -349,6 +349,44 @@ async fn deletions_resolve_keys_and_count_confirmed_ids() {
 }
 
 #[tokio::test]
+async fn a_hold_that_cannot_be_recorded_fails_the_cycle_before_any_deletion() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("a-file");
+    std::fs::write(&blocker, "not a directory").unwrap();
+    let mut tenant = tenant();
+    tenant.state_dir = Some(blocker.join("tenant1"));
+    let mut kb = initialized_kb(Some(MARK));
+    let gone: Vec<String> = (0..30).map(|i| format!("gone-{i}")).collect();
+    kb.expect_file_diff().returning(move |_| {
+        let gone: Vec<&str> = gone.iter().map(String::as_str).collect();
+        ready(Ok(diff(&[], &[], &gone)))
+    });
+    kb.expect_count_with_key_prefix()
+        .returning(|_| ready(Ok(31)));
+    kb.expect_child_scopes()
+        .returning(|_| ready(Ok(Vec::new())));
+    // No expectation for content_by_keys or delete_content: a deletion
+    // would panic.
+    let cycle = SyncCycle::new(
+        tenant,
+        confluence_with(vec![page("keeper", &["ai-ingest"])]),
+        kb,
+    );
+    let report = cycle.run(&NoObserver).await;
+    let CycleResult::Failure(message) = report.result else {
+        panic!("expected a failure, got {:?}", report.result);
+    };
+    assert!(
+        message.starts_with("could not record held deletions (")
+            && message.ends_with(
+                "); nothing was deleted this cycle: make the state directory writable (CONFLUENCE_CONNECTOR_STATE_DIR)"
+            ),
+        "{message}"
+    );
+    assert_eq!(report.deleted, 0);
+}
+
+#[tokio::test]
 async fn orphan_cleanup_is_skipped_when_nothing_was_discovered() {
     // No expectation for child_scopes: listing them would panic.
     let kb = initialized_kb(Some(MARK));
