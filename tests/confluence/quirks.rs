@@ -4,7 +4,7 @@
 use confluence_connector::{
     ports::{BodyFetch, ConfluenceSource, ErrorKind},
     sim::confluence::{
-        Dataset, Flavor, Quirk, Route, SimAttachment, SimPage, SimSettings, SimSpace,
+        Dataset, EarlyEnd, Flavor, Quirk, Route, SimAttachment, SimPage, SimSettings, SimSpace,
     },
 };
 use futures::TryStreamExt as _;
@@ -194,7 +194,7 @@ async fn cloud_next_links_without_the_wiki_prefix() {
 
 /// A listing that stops at an empty page carrying `next` before its end
 /// (as Cloud's search sometimes does) returns what it got and is counted as
-/// ended early; a whole listing is not.
+/// ended early; a whole listing, or one that silently stops, is not.
 async fn a_listing_that_ends_early_is_counted(flavor: Flavor) {
     let mut dataset = Dataset::new().space(SimSpace::new("1", "SP", "Space"));
     for i in 0..12 {
@@ -203,10 +203,18 @@ async fn a_listing_that_ends_early_is_counted(flavor: Flavor) {
     let harness = Harness::start(flavor, dataset).await;
     assert_eq!(harness.adapter.labeled_content().await.unwrap().len(), 12);
     assert_eq!(harness.adapter.listings_ended_early(), 0);
-    harness.sim.end_listings_early_after(Some(5));
+    harness
+        .sim
+        .end_listings_early(Some((5, EarlyEnd::EmptyPageWithNext)));
     assert_eq!(harness.adapter.labeled_content().await.unwrap().len(), 5);
     assert_eq!(harness.adapter.listings_ended_early(), 1);
-    harness.sim.end_listings_early_after(None);
+    // A listing that just stops is indistinguishable from a short one.
+    harness
+        .sim
+        .end_listings_early(Some((7, EarlyEnd::Silently)));
+    assert_eq!(harness.adapter.labeled_content().await.unwrap().len(), 7);
+    assert_eq!(harness.adapter.listings_ended_early(), 1);
+    harness.sim.end_listings_early(None);
     assert_eq!(harness.adapter.labeled_content().await.unwrap().len(), 12);
     assert_eq!(harness.adapter.listings_ended_early(), 1);
     harness.finish().await;

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use confluence_connector::{
     app::sync::HELD_DELETIONS_FILE,
     sim::{
-        confluence::{Dataset, Flavor, SimPage},
+        confluence::{Dataset, EarlyEnd, Flavor, SimPage},
         unique::{Operation, SeedContent, UniqueSnapshot},
     },
 };
@@ -19,6 +19,7 @@ use crate::support::*;
 both_flavors!(
     a_bulk_unlabel_completes_in_exactly_two_cycles,
     a_listing_that_ended_early_then_a_healthy_one_deletes_nothing,
+    a_listing_that_silently_stops_early_deletes_nothing,
     a_zero_deletion_hold_deletes_at_once,
     several_vanished_spaces_are_removed_one_cycle_later,
 );
@@ -116,7 +117,8 @@ async fn a_listing_that_ended_early_then_a_healthy_one_deletes_nothing(flavor: F
     let full = state(&app.snapshot());
     assert_eq!(full.len(), 40);
 
-    app.confluence.end_listings_early_after(Some(38));
+    app.confluence
+        .end_listings_early(Some((38, EarlyEnd::EmptyPageWithNext)));
     app.unique.reset_counters();
     let truncated = app.successful_cycle().await;
     assert_eq!(truncated.discovered_pages, 38);
@@ -128,10 +130,40 @@ async fn a_listing_that_ended_early_then_a_healthy_one_deletes_nothing(flavor: F
     assert_no_writes(&app, &Operation::WRITES);
     assert_eq!(state(&app.snapshot()), full);
 
-    app.confluence.end_listings_early_after(None);
+    app.confluence.end_listings_early(None);
     let healthy = app.successful_cycle().await;
     assert_eq!(healthy.discovered_pages, 40);
     assert_eq!((healthy.deleted, healthy.held), (0, 0));
+    assert_no_writes(&app, &Operation::WRITES);
+    assert_eq!(state(&app.snapshot()), full);
+    assert!(!held_file_exists(&app));
+    app.finish().await;
+}
+
+/// A listing that just stops after 5 of 40 pages (a lagging index; the
+/// connector cannot tell): 35 deletions are more than a cycle deletes
+/// without confirmation, so they are held; the next, whole listing wants
+/// nothing deleted, and the state is exactly the full one.
+async fn a_listing_that_silently_stops_early_deletes_nothing(flavor: Flavor) {
+    let app = spawn_app(flavor, pages(flavor, 40)).await;
+    app.successful_cycle().await;
+    let full = state(&app.snapshot());
+
+    app.confluence
+        .end_listings_early(Some((5, EarlyEnd::Silently)));
+    app.unique.reset_counters();
+    let short = app.successful_cycle().await;
+    assert_eq!(short.discovered_pages, 5);
+    assert_eq!((short.deleted, short.held), (0, 35));
+    assert_eq!(
+        short.hold_reason.as_deref(),
+        Some("35 item(s) would be deleted, more than the 25 a cycle deletes without confirmation")
+    );
+    assert_no_writes(&app, &Operation::WRITES);
+
+    app.confluence.end_listings_early(None);
+    let whole = app.successful_cycle().await;
+    assert_eq!((whole.deleted, whole.held), (0, 0));
     assert_no_writes(&app, &Operation::WRITES);
     assert_eq!(state(&app.snapshot()), full);
     assert!(!held_file_exists(&app));

@@ -42,7 +42,8 @@ use std::{net::SocketAddr, sync::Arc};
 
 pub use content::{AttachmentContent, BLOCK_SIZE};
 pub use control::{
-    Fault, Flavor, PointsQuota, Quirk, RateLimit, Route, SimAuth, SimCounters, SimSettings,
+    EarlyEnd, Fault, Flavor, PointsQuota, Quirk, RateLimit, Route, SimAuth, SimCounters,
+    SimSettings,
 };
 pub use cql::{CqlError, Field, Query, parse as parse_cql};
 pub use dataset::{
@@ -180,10 +181,10 @@ impl SimHandle {
     }
 
     /// Makes discovery searches (those not expanding bodies) end early:
-    /// only the first `cutoff` matches are served, then an empty page that
-    /// still carries a `next` link, as Cloud's search sometimes answers
-    /// mid-listing (PROTOCOL §9.3 step 7). `None` serves listings whole.
-    pub fn end_listings_early_after(&self, cutoff: Option<usize>) {
+    /// only the first `cutoff` matches are served, and the listing ends as
+    /// [`EarlyEnd`] says (PROTOCOL §9.3 step 7). `None` serves listings
+    /// whole.
+    pub fn end_listings_early(&self, cutoff: Option<(usize, EarlyEnd)>) {
         self.shared.lock().listing_cutoff = cutoff;
     }
 

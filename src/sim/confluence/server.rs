@@ -26,7 +26,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{
-    control::{Counters, Fault, Flavor, Quirk, RateLimit, Route, RouteFaults, SimSettings},
+    control::{
+        Counters, EarlyEnd, Fault, Flavor, Quirk, RateLimit, Route, RouteFaults, SimSettings,
+    },
     cql,
     dataset::{Dataset, SimAttachment, SimPage},
 };
@@ -59,9 +61,9 @@ pub(super) struct SimState {
     tokens: HashMap<String, Instant>,
     pub(super) reject_tokens: bool,
     pub(super) revoke_tokens_at_api_request: Option<u64>,
-    /// Discovery searches serve only this many matches, then an empty page
-    /// that still carries `next` ([`SimHandle::end_listings_early_after`](super::SimHandle::end_listings_early_after)).
-    pub(super) listing_cutoff: Option<usize>,
+    /// Discovery searches serve only this many matches, then end as said
+    /// ([`SimHandle::end_listings_early`](super::SimHandle::end_listings_early)).
+    pub(super) listing_cutoff: Option<(usize, EarlyEnd)>,
     api_requests: u64,
     limiter: Option<DefaultDirectRateLimiter>,
     quota_window: Option<(Instant, u32)>,
@@ -513,8 +515,8 @@ fn search(state: &mut SimState, sim: &Shared, params: &SearchParams) -> Response
         max_limit,
     );
     // Body fetches search too; only discovery listings end early.
-    if let Some(cutoff) = state.listing_cutoff.filter(|_| !expands_body) {
-        window.end_early_at(cutoff);
+    if let Some((cutoff, how)) = state.listing_cutoff.filter(|_| !expands_body) {
+        window.end_early_at(cutoff, how);
     }
     let results: Vec<Value> = matches[window.range()]
         .iter()
@@ -601,15 +603,21 @@ impl Window {
         }
     }
 
-    /// Serves nothing from `cutoff` on: the page reaching it stops there
-    /// and points at the next one, which is empty and points further.
-    fn end_early_at(&mut self, cutoff: usize) {
+    /// Serves nothing from `cutoff` on. The page reaching it stops there
+    /// and, with [`EarlyEnd::EmptyPageWithNext`], points at the next one,
+    /// which is empty and points further; with [`EarlyEnd::Silently`] it is
+    /// the last page.
+    fn end_early_at(&mut self, cutoff: usize, how: EarlyEnd) {
+        let onward = |start: usize| match how {
+            EarlyEnd::EmptyPageWithNext => Some(start),
+            EarlyEnd::Silently => None,
+        };
         if self.start >= cutoff {
             self.len = 0;
-            self.next_start = Some(self.start + self.limit);
-        } else if self.start + self.len > cutoff {
+            self.next_start = onward(self.start + self.limit);
+        } else if self.start + self.len >= cutoff {
             self.len = cutoff - self.start;
-            self.next_start = Some(cutoff);
+            self.next_start = onward(cutoff);
         }
     }
 
