@@ -20,6 +20,7 @@ both_flavors!(
     a_bulk_unlabel_completes_in_exactly_two_cycles,
     a_listing_that_ended_early_then_a_healthy_one_deletes_nothing,
     a_listing_that_silently_stops_early_deletes_nothing,
+    held_deletions_are_logged_per_space_and_summarised,
     a_zero_deletion_hold_deletes_at_once,
     several_vanished_spaces_are_removed_one_cycle_later,
 );
@@ -167,6 +168,47 @@ async fn a_listing_that_silently_stops_early_deletes_nothing(flavor: Flavor) {
     assert_no_writes(&app, &Operation::WRITES);
     assert_eq!(state(&app.snapshot()), full);
     assert!(!held_file_exists(&app));
+    app.finish().await;
+}
+
+/// The real binary: `sync` prints the hold in its summary, and logs one
+/// `warn` line (pino-style JSON on stderr) for the space with held deletions, naming
+/// the space, the count and the reason.
+async fn held_deletions_are_logged_per_space_and_summarised(flavor: Flavor) {
+    let app = spawn_app(flavor, pages(flavor, 30)).await;
+    app.successful_cycle().await;
+    app.confluence.update_dataset(|d| {
+        for i in 1..30 {
+            d.page_mut(&format!("p{i}")).unwrap().labels.clear();
+        }
+    });
+    let output = app.run_binary(&["sync"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(
+            "held           29 deletion(s) until the next cycle confirms them: \
+             29 item(s) would be deleted, more than the 25 a cycle deletes without confirmation"
+        ),
+        "{stdout}"
+    );
+    let held_lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|line| line["msg"] == "deletions held until the next cycle confirms them")
+        .collect();
+    assert_eq!(held_lines.len(), 1, "{stderr}");
+    let fields = &held_lines[0];
+    // Pino levels: 40 is `warn`.
+    assert_eq!(fields["level"], 40, "{stderr}");
+    assert_eq!(fields["space"], "SP", "{stderr}");
+    assert_eq!(fields["held"], 29, "{stderr}");
+    assert_eq!(
+        fields["reason"],
+        "29 item(s) would be deleted, more than the 25 a cycle deletes without confirmation"
+    );
+    assert_eq!(keys(&app.snapshot()).len(), 30, "nothing deleted");
     app.finish().await;
 }
 
