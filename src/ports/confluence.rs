@@ -61,10 +61,11 @@ pub trait ConfluenceSource: Send + Sync {
         &self,
     ) -> impl Future<Output = Result<Vec<DiscoveredContent>, PortError>> + Send;
 
-    /// How many listings of this source so far ended at a result page that
-    /// was empty but still carried a `next` link (Cloud's search does this
-    /// mid-listing). The listing stops there, since following such links
-    /// may never end, so items after it were not seen. A cycle compares the
+    /// How many listings of this source so far (searches and attachment
+    /// listings) ended at a result page that was empty but still carried a
+    /// `next` link (Cloud's search does this mid-listing). The listing
+    /// stops there, since following such links may never end, so items
+    /// after it were not seen. A cycle compares the
     /// count before and after its discovery: a difference means that
     /// deletions derived from this discovery must be held (ours, §9.3
     /// step 7, §9.5).
