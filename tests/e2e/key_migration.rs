@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use confluence_connector::{
     app::sync::{CycleResult, PurgeOutcome},
     sim::{
-        confluence::{Flavor, SimAttachment, SimPage},
+        confluence::{Dataset, Flavor, SimAttachment, SimPage, SimSpace},
         unique::{AccessType, Operation, SeedContent, SeedScope, UniqueFault, UniqueSnapshot},
     },
 };
@@ -26,6 +26,7 @@ both_flavors!(
     a_purge_leaves_another_tenants_scopes_and_content_alone,
     v1_keys_stored_in_another_tenants_scope_are_refused,
     an_item_that_fails_to_migrate_keeps_its_old_copy_until_the_next_cycle,
+    a_space_that_vanishes_while_the_key_format_changes_is_removed_whole,
 );
 
 /// Key → sha256 of the stored bytes.
@@ -47,7 +48,7 @@ fn pdf() -> SimAttachment {
     SimAttachment::new("att-1", "spec.pdf", "application/pdf", 2_048).with_seed(4)
 }
 
-fn two_pages(flavor: Flavor) -> confluence_connector::sim::confluence::Dataset {
+fn two_pages(flavor: Flavor) -> Dataset {
     dataset(flavor)
         .page(
             SimPage::new("p1", "SP")
@@ -292,5 +293,57 @@ async fn an_item_that_fails_to_migrate_keeps_its_old_copy_until_the_next_cycle(f
         (1, 1, 0)
     );
     assert_eq!(digests(&app.snapshot()), v1);
+    app.finish().await;
+}
+
+/// The key format changes in the same cycle as space ENG loses its only
+/// labelled page: ENG's scope holds its item under the old key only, which
+/// the orphan cleanup removes too, so the scope itself can go.
+async fn a_space_that_vanishes_while_the_key_format_changes_is_removed_whole(flavor: Flavor) {
+    let eng = match flavor {
+        Flavor::Cloud => "space-eng",
+        Flavor::DataCenter => "2001",
+    };
+    let data = two_pages(flavor)
+        .space(SimSpace::new(eng, "ENG", "Engineering"))
+        .page(SimPage::new("e1", "ENG").labels([SINGLE]));
+    let mut app = spawn_app(flavor, data).await;
+    app.successful_cycle().await;
+    let before = digests(&app.snapshot());
+    assert!(before.contains_key(&key(eng, "ENG", "e1")));
+
+    app.confluence
+        .update_dataset(|d| d.page_mut("e1").unwrap().labels.clear());
+    app.configure(json!({"ingestion": {"useV1KeyFormat": "enabled"}}));
+    let report = app.successful_cycle().await;
+    assert_eq!(
+        (
+            report.orphan_scopes_removed,
+            report.orphan_files_removed,
+            report.orphan_scope_failures
+        ),
+        (1, 1, 0)
+    );
+    let snapshot = app.snapshot();
+    let old = format!("{TENANT}/");
+    let expected: BTreeMap<String, String> = rekeyed(
+        &before
+            .into_iter()
+            .filter(|(key, _)| !key.contains("_ENG/"))
+            .collect(),
+        &old,
+        "",
+    );
+    assert_eq!(digests(&snapshot), expected);
+    assert_eq!(
+        scopes(&snapshot),
+        BTreeMap::from([
+            ("/Confluence".to_owned(), Some(root_mark(flavor).to_owned())),
+            (
+                "/Confluence/SP".to_owned(),
+                Some(space_mark(space_id(flavor), "SP"))
+            ),
+        ])
+    );
     app.finish().await;
 }

@@ -37,6 +37,7 @@ pub(super) struct SpaceView {
 #[derive(Debug, Clone)]
 pub(super) struct Orphan {
     pub scope_id: String,
+    pub space_id: String,
     pub space_key: String,
     pub partial_key: PartialKey,
 }
@@ -158,6 +159,7 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
                 child.id.clone(),
                 Orphan {
                     scope_id: child.id,
+                    space_id: space.space_id,
                     space_key: space.space_key,
                     partial_key,
                 },
@@ -360,13 +362,18 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
         );
     }
 
-    /// Removes one orphan space scope with its content (§9.10).
+    /// Removes one orphan space scope with its content (§9.10): the content
+    /// under its partial key, then any copies under an old key format or
+    /// tenant name (ours, §3.7), which would otherwise keep the scope from
+    /// being deleted.
     async fn remove_orphan(&self, orphan: &Orphan, report: &mut CycleReport) {
         let tenant = self.tenant.name.as_str();
+        let span = info_span!("space", space = %orphan.space_key);
         let files = self
             .delete_by_prefix(&orphan.partial_key.key_prefix())
-            .instrument(info_span!("space", space = %orphan.space_key))
-            .await;
+            .instrument(span.clone())
+            .await
+            + self.delete_old_copies_in(orphan).instrument(span).await;
         report.orphan_files_removed += files;
         match self
             .knowledge_base
@@ -386,6 +393,41 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
                 warn!(tenant, scope_id = %orphan.scope_id, error = %err, "orphan space scope not deleted");
             }
         }
+    }
+
+    /// Deletes the old-key copies left in an orphan scope; returns the
+    /// confirmed deletions.
+    async fn delete_old_copies_in(&self, orphan: &Orphan) -> usize {
+        let tenant = self.tenant.name.as_str();
+        let kb = &self.knowledge_base;
+        let contents = match kb.content_in_scope(&orphan.scope_id).await {
+            Ok(contents) => contents,
+            Err(err) => {
+                warn!(tenant, scope_id = %orphan.scope_id, error = %err, "could not list an orphan scope's remaining content");
+                return 0;
+            }
+        };
+        let ids: Vec<String> = contents
+            .into_iter()
+            .filter(|content| {
+                keys::old_copy_item(
+                    &content.key,
+                    &orphan.partial_key,
+                    &orphan.space_id,
+                    &orphan.space_key,
+                )
+                .is_some()
+            })
+            .map(|content| content.id)
+            .collect();
+        if ids.is_empty() {
+            return 0;
+        }
+        let deletion = kb.delete_content(&ids).await;
+        if let Some(err) = &deletion.error {
+            warn!(tenant, scope_id = %orphan.scope_id, error = %err, "removing old-key copies of an orphan scope stopped early");
+        }
+        deletion.confirmed.len()
     }
 
     /// Deletes all content under `prefix`, re-reading the first page after

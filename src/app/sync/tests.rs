@@ -446,6 +446,10 @@ async fn orphan_space_scopes_of_this_tenant_are_removed_and_foreign_ones_kept() 
             error: None,
         })
     });
+    // After the prefix deletion the scope holds no old-key copies.
+    kb.expect_content_in_scope()
+        .withf(|id| id == "scope-hr")
+        .returning(|_| ready(Ok(Vec::new())));
     kb.expect_delete_scope()
         .withf(|id, recursive| id == "scope-hr" && !recursive)
         .times(1)
