@@ -40,6 +40,14 @@ impl HoldPolicy {
         self.threshold > 0
     }
 
+    /// Whether the decision for deletions of `wanted_items` items depends on
+    /// how many items the tenant has stored: only when they are more than
+    /// the threshold (below it, the share cannot matter), so the count is
+    /// only asked for then.
+    pub fn needs_stored_count(self, wanted_items: u64) -> bool {
+        self.enabled() && wanted_items > u64::from(self.threshold)
+    }
+
     /// The most unconfirmed items a cycle deletes at once, given how many
     /// items the tenant has stored.
     pub fn limit(self, stored: u64) -> u64 {

@@ -115,12 +115,29 @@ async fn flip(flavor: Flavor, first: &str, second: &str) {
             .all(|content| content.owner_path.as_deref() == Some("/Confluence/SP"))
     );
 
+    // The next cycle searches once more and finds nothing; from then on
+    // the scopes are not searched: a steady cycle lists no scope content
+    // and counts only for the v1 ownership check (two counts per space).
     let steady = app.successful_cycle().await;
     assert_eq!(
         (steady.new, steady.deleted, steady.old_copies_removed),
         (0, 0, 0)
     );
     assert_eq!(digests(&app.snapshot()), digests(&snapshot));
+    app.unique.reset_counters();
+    app.successful_cycle().await;
+    let counters = app.unique.counters();
+    assert_eq!(
+        counters.calls(Operation::PaginatedContent),
+        0,
+        "{counters:?}"
+    );
+    let v1_check = if second == "enabled" { 2 } else { 0 };
+    assert_eq!(
+        counters.calls(Operation::PaginatedContentCount),
+        v1_check,
+        "{counters:?}"
+    );
     app.finish().await;
 }
 

@@ -57,9 +57,19 @@ pub(super) struct PendingDeletions {
     pub copies_kept: usize,
     /// Orphan scopes by scope id.
     pub orphans: BTreeMap<String, Orphan>,
-    /// Content items in this tenant's space scopes (the base of the 10 %
-    /// share of the hold).
-    pub stored: u64,
+    /// Scope ids of the diffed spaces.
+    pub live_scopes: Vec<String>,
+    /// Content items in the orphan scopes.
+    pub orphan_items: u64,
+    /// Whether the scopes were searched for old-key copies, and if so
+    /// whether every search completed and found none.
+    pub searched: Option<bool>,
+}
+
+impl PendingDeletions {
+    fn note_search(&mut self, clean: bool) {
+        self.searched = Some(self.searched.unwrap_or(true) && clean);
+    }
 }
 
 /// Space keys with at least one discovered item.
@@ -78,17 +88,29 @@ pub(super) fn discovered_space_keys(discovery: &Discovery) -> HashSet<&str> {
 }
 
 impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
+    /// The key layout old-key copies are searched against: the format and,
+    /// for the current format, the tenant name.
+    fn key_layout(&self) -> String {
+        match self.tenant.key_format {
+            crate::domain::keys::KeyFormat::Current => format!("current:{}", self.tenant.name),
+            crate::domain::keys::KeyFormat::V1 => "v1".to_owned(),
+        }
+    }
+
     /// Finds what this cycle would remove. Read-only (the plan uses it too).
     ///
     /// Orphan scopes and old-key copies are only looked for when something
     /// was discovered: an empty discovery is more likely an outage than an
-    /// empty wiki.
+    /// empty wiki. The diffed spaces' scopes are searched for old-key
+    /// copies only when the key layout changed since the last search, or
+    /// that search found copies or did not complete.
     pub(super) async fn pending_deletions(
         &self,
         views: &[SpaceView],
         discovered: &HashSet<&str>,
     ) -> PendingDeletions {
         let tenant = self.tenant.name.as_str();
+        let search = self.layout.needs_search(&self.key_layout());
         let mut pending = PendingDeletions::default();
         for view in views {
             for rel in &view.deleted {
@@ -127,9 +149,12 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
                 continue;
             }
             if let Some(view) = views.iter().find(|view| view.space_key == space.space_key) {
-                self.find_old_copies(&child.id, view, &mut pending)
-                    .instrument(info_span!("space", space = %view.space_key))
-                    .await;
+                pending.live_scopes.push(child.id.clone());
+                if search {
+                    self.find_old_copies(&child.id, view, &mut pending)
+                        .instrument(info_span!("space", space = %view.space_key))
+                        .await;
+                }
                 continue;
             }
             if discovered.contains(space.space_key.as_str()) {
@@ -143,7 +168,7 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
                     continue;
                 }
             };
-            pending.stored += items;
+            pending.orphan_items += items;
             let partial_key = PartialKey::new(
                 self.tenant.key_format,
                 tenant,
@@ -165,7 +190,27 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
                 },
             );
         }
+        if search && pending.searched.is_none() {
+            // No diffed space had a scope: nothing to search, nothing found.
+            pending.note_search(true);
+        }
         pending
+    }
+
+    /// Content items in this tenant's space scopes, the base of the hold's
+    /// 10 % share; scopes whose count fails are left out (a smaller base
+    /// holds more, the safe direction).
+    async fn stored_items(&self, pending: &PendingDeletions) -> u64 {
+        let mut stored = pending.orphan_items;
+        for scope_id in &pending.live_scopes {
+            match self.knowledge_base.count_in_scope(scope_id, None).await {
+                Ok(count) => stored += count,
+                Err(err) => {
+                    warn!(tenant = %self.tenant.name, scope_id, error = %err, "could not count a space scope's content for the hold");
+                }
+            }
+        }
+        stored
     }
 
     /// Old-key copies in the scope of a diffed space: content the connector
@@ -194,17 +239,19 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
             Ok(counts) => counts,
             Err(err) => {
                 warn!(tenant, scope_id, error = %err, "could not count a space scope's content; old-key copies are looked for next cycle");
+                pending.note_search(false);
                 return;
             }
         };
-        pending.stored += in_scope;
         if in_scope <= current {
+            pending.note_search(true);
             return;
         }
         let contents = match kb.content_in_scope(scope_id).await {
             Ok(contents) => contents,
             Err(err) => {
                 warn!(tenant, scope_id, error = %err, "could not list a space scope's content; old-key copies are looked for next cycle");
+                pending.note_search(false);
                 return;
             }
         };
@@ -214,6 +261,7 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
             .collect();
         let mut replaced = Vec::new();
         let mut kept = 0;
+        let mut found = 0;
         for content in &contents {
             let Some(item) = keys::old_copy_item(
                 &content.key,
@@ -223,6 +271,7 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
             ) else {
                 continue;
             };
+            found += 1;
             let rel = item.to_string();
             if stored_now.contains(rel.as_str()) {
                 replaced.push(content.clone());
@@ -246,19 +295,29 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
         }
         pending.copies_kept += kept;
         pending.replaced.extend(replaced);
+        // Copies found now are removed (or held) now; the next cycle
+        // searches again to confirm that none is left.
+        pending.note_search(found == 0);
     }
 
-    /// Applies the hold (§9.5) to what this cycle wants to delete.
-    pub(super) fn hold_decision(
+    /// Applies the hold (§9.5) to what this cycle wants to delete. The
+    /// stored items are only counted when the decision depends on them.
+    pub(super) async fn hold_decision(
         &self,
         pending: &PendingDeletions,
         listing_complete: bool,
     ) -> HoldDecision {
+        let policy = self.tenant.deletion_hold;
+        let stored = if policy.needs_stored_count(pending.wanted.items()) {
+            self.stored_items(pending).await
+        } else {
+            0
+        };
         HoldInput {
-            policy: self.tenant.deletion_hold,
+            policy,
             wanted: &pending.wanted,
             held: &self.holds.load(),
-            stored: pending.stored,
+            stored,
             listing_complete,
         }
         .decide()
@@ -282,7 +341,7 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
         let pending = self
             .pending_deletions(views, &discovered_space_keys(discovery))
             .await;
-        let decision = self.hold_decision(&pending, listing_complete);
+        let decision = self.hold_decision(&pending, listing_complete).await;
         self.holds.save(&decision.hold).map_err(|err| {
             CycleError::new(format!(
                 "could not record held deletions ({err}); nothing was deleted this cycle: \
@@ -317,6 +376,9 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
             if let Some(orphan) = pending.orphans.get(scope_id) {
                 self.remove_orphan(orphan, report).await;
             }
+        }
+        if let Some(clean) = pending.searched {
+            self.layout.record(&self.key_layout(), clean);
         }
         Ok(())
     }

@@ -1,15 +1,21 @@
-//! Where held deletions wait for the next cycle (ours, PROTOCOL §9.5).
+//! What the deletion step remembers between cycles, in the tenant's state
+//! directory (in memory without one, as in unit tests):
+//!
+//! * `held-deletions.json`: deletions held for the next cycle to confirm
+//!   (ours, PROTOCOL §9.5);
+//! * `key-layout.json`: the key layout (format and tenant name) of the last
+//!   cycle that looked for old-key copies, and whether it found none, so
+//!   that the space scopes are only searched after a key-format change or
+//!   a rename, or while copies remain (ours, §3.7).
 //!
 //! The next cycle may run in another process (`sync` is one process per
-//! run, `serve` restarts), so the held set lives in
-//! `{tenant state dir}/held-deletions.json`, replaced atomically (temporary
+//! run, `serve` restarts), hence files, replaced atomically (temporary
 //! file, `fsync`, rename, `fsync` of the directory) so that a crash leaves
-//! either the old or the new set, never half of one. Without a state
-//! directory (unit tests) it is kept in memory.
+//! either the old or the new content, never half of it.
 //!
-//! An unreadable or malformed file counts as "nothing held", with a
-//! warning: the only effect is that held deletions need one more cycle to
-//! be confirmed, which is the safe direction.
+//! An unreadable or malformed file counts as "nothing known", with a
+//! warning: held deletions then need one more cycle to be confirmed, and
+//! the scopes are searched once more; both are the safe direction.
 
 use std::{
     collections::BTreeMap,
@@ -24,8 +30,9 @@ use tracing::warn;
 
 use crate::domain::holds::{Deletions, ScopeRemoval};
 
-/// File name inside the tenant's state directory.
+/// File names inside the tenant's state directory.
 pub const HELD_DELETIONS_FILE: &str = "held-deletions.json";
+pub const KEY_LAYOUT_FILE: &str = "key-layout.json";
 
 /// Format version of the file; another version is ignored (as unreadable).
 const VERSION: u32 = 1;
@@ -142,21 +149,86 @@ impl HoldStore {
                 .collect(),
         };
         let text = serde_json::to_vec_pretty(&file).expect("held deletions serialize");
-        let dir = path
-            .parent()
-            .expect("the file is inside the state directory");
-        fs::create_dir_all(dir).map_err(describe)?;
-        let temporary = path.with_extension("json.tmp");
-        let mut out = fs::File::create(&temporary).map_err(describe)?;
-        out.write_all(&text).map_err(describe)?;
-        out.sync_all().map_err(describe)?;
-        drop(out);
-        fs::rename(&temporary, path).map_err(describe)?;
-        // The rename is durable only once the directory entry is.
-        fs::File::open(dir)
-            .and_then(|dir| dir.sync_all())
-            .map_err(describe)
+        write_atomically(path, &text)
     }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LayoutFile {
+    version: u32,
+    layout: String,
+    /// The search found no old-key copy.
+    clean: bool,
+}
+
+/// Whether a cycle must search its space scopes for old-key copies.
+#[derive(Debug)]
+pub(super) struct LayoutStore {
+    /// `None`: in memory only.
+    path: Option<PathBuf>,
+    memory: Mutex<Option<(String, bool)>>,
+}
+
+impl LayoutStore {
+    pub(super) fn new(state_dir: Option<&Path>) -> Self {
+        LayoutStore {
+            path: state_dir.map(|dir| dir.join(KEY_LAYOUT_FILE)),
+            memory: Mutex::new(None),
+        }
+    }
+
+    /// Whether the scopes must be searched: unless the last search used
+    /// `layout` too and found nothing.
+    pub(super) fn needs_search(&self, layout: &str) -> bool {
+        let last = match &self.path {
+            None => self.memory.lock().expect("not poisoned").clone(),
+            Some(path) => fs::read_to_string(path)
+                .ok()
+                .and_then(|text| serde_json::from_str::<LayoutFile>(&text).ok())
+                .filter(|file| file.version == VERSION)
+                .map(|file| (file.layout, file.clean)),
+        };
+        last != Some((layout.to_owned(), true))
+    }
+
+    /// Records a search with `layout` and whether it found no copy. A
+    /// failure only means searching again next cycle, so it is logged.
+    pub(super) fn record(&self, layout: &str, clean: bool) {
+        let Some(path) = &self.path else {
+            *self.memory.lock().expect("not poisoned") = Some((layout.to_owned(), clean));
+            return;
+        };
+        let file = LayoutFile {
+            version: VERSION,
+            layout: layout.to_owned(),
+            clean,
+        };
+        let text = serde_json::to_vec_pretty(&file).expect("the key layout serializes");
+        if let Err(err) = write_atomically(path, &text) {
+            warn!(error = %err, "could not record the key layout; old-key copies are searched again next cycle");
+        }
+    }
+}
+
+/// Replaces `path` with `bytes`: temporary file, `fsync`, rename, `fsync`
+/// of the directory.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let describe = |err: std::io::Error| format!("{}: {err}", path.display());
+    let dir = path
+        .parent()
+        .expect("the file is inside the state directory");
+    fs::create_dir_all(dir).map_err(describe)?;
+    let temporary = path.with_extension("json.tmp");
+    let mut out = fs::File::create(&temporary).map_err(describe)?;
+    out.write_all(bytes).map_err(describe)?;
+    out.sync_all().map_err(describe)?;
+    drop(out);
+    fs::rename(&temporary, path).map_err(describe)?;
+    // The rename is durable only once the directory entry is.
+    fs::File::open(dir)
+        .and_then(|dir| dir.sync_all())
+        .map_err(describe)
 }
 
 #[cfg(test)]
@@ -220,6 +292,22 @@ mod tests {
             )),
             "{error}"
         );
+    }
+
+    #[test]
+    fn scopes_are_searched_until_a_search_with_the_same_layout_found_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        for state in [Some(dir.path()), None] {
+            let store = LayoutStore::new(state);
+            assert!(store.needs_search("current:acme"), "nothing known yet");
+            store.record("current:acme", false);
+            assert!(store.needs_search("current:acme"), "copies were found");
+            store.record("current:acme", true);
+            assert!(!store.needs_search("current:acme"));
+            assert!(store.needs_search("v1"), "the key format changed");
+        }
+        fs::write(dir.path().join(KEY_LAYOUT_FILE), "garbage").unwrap();
+        assert!(LayoutStore::new(Some(dir.path())).needs_search("current:acme"));
     }
 
     #[test]

@@ -26,7 +26,7 @@ use std::{
 
 use serde_json::Value;
 
-pub use holds::HELD_DELETIONS_FILE;
+pub use holds::{HELD_DELETIONS_FILE, KEY_LAYOUT_FILE};
 pub use plan::{PlanReport, SpacePlan};
 pub use purge::{PurgeOutcome, PurgeReport};
 pub use report::{CycleReport, CycleResult, ItemCounts, ItemResult, SkipReason, SpaceSummary};
@@ -146,6 +146,9 @@ pub struct SyncCycle<C, K> {
     /// Deletions held for confirmation by the next cycle (ours, §9.5),
     /// kept in the tenant's state directory.
     holds: holds::HoldStore,
+    /// Whether old-key copies must be searched for (ours, §3.7), kept
+    /// there too.
+    layout: holds::LayoutStore,
 }
 
 /// Clears the re-entrancy flag when the cycle ends, however it ends.
@@ -161,6 +164,7 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
     pub fn new(tenant: TenantContext, confluence: C, knowledge_base: K) -> Self {
         SyncCycle {
             holds: holds::HoldStore::new(tenant.state_dir.as_deref()),
+            layout: holds::LayoutStore::new(tenant.state_dir.as_deref()),
             tenant,
             confluence,
             knowledge_base,

@@ -155,7 +155,7 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
         let pending = self
             .pending_deletions(&views, &discovered_space_keys(&discovery))
             .await;
-        let decision = self.hold_decision(&pending, listing_complete);
+        let decision = self.hold_decision(&pending, listing_complete).await;
         for space in &mut spaces {
             let prefix = format!("{}/", space.partial_key);
             space.held = space
