@@ -32,7 +32,7 @@ use crate::domain::holds::{Deletions, ScopeRemoval};
 
 /// File names inside the tenant's state directory.
 pub const HELD_DELETIONS_FILE: &str = "held-deletions.json";
-pub const KEY_LAYOUT_FILE: &str = "key-layout.json";
+const KEY_LAYOUT_FILE: &str = "key-layout.json";
 
 /// Format version of the file; another version is ignored (as unreadable).
 const VERSION: u32 = 1;

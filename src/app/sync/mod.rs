@@ -26,7 +26,7 @@ use std::{
 
 use serde_json::Value;
 
-pub use holds::{HELD_DELETIONS_FILE, KEY_LAYOUT_FILE};
+pub use holds::HELD_DELETIONS_FILE;
 pub use plan::{PlanReport, SpacePlan};
 pub use purge::{PurgeOutcome, PurgeReport};
 pub use report::{CycleReport, CycleResult, ItemCounts, ItemResult, SkipReason, SpaceSummary};
