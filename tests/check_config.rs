@@ -221,6 +221,7 @@ fn json_output_is_one_document_with_every_tenant() {
     assert_eq!(acme["processing"]["scanIntervalCron"], "*/15 * * * *");
     assert_eq!(acme["ingestion"]["inlineImages"], true);
     assert_eq!(acme["ingestion"]["attachments"]["maxFileSizeMb"], 50);
+    assert_eq!(acme["ingestion"]["deletionHold"], 25, "the default");
     assert_eq!(
         document["tenants"][2]["confluence"]["auth"]["token"],
         "[Redacted]"

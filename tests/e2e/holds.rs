@@ -79,6 +79,21 @@ async fn a_bulk_unlabel_completes_in_exactly_two_cycles(flavor: Flavor) {
         Some("28 item(s) would be deleted, more than the 25 a cycle deletes without confirmation")
     );
 
+    let text = app.run_binary(&["plan"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("0 new, 0 updated, 28 deleted (28 held)"),
+        "{text}"
+    );
+    assert!(text.contains("    held     p2\n"), "{text}");
+    assert!(
+        text.contains(
+            "  deletions would be held until the cycle after confirms them: \
+             28 item(s) would be deleted, more than the 25 a cycle deletes without confirmation"
+        ),
+        "{text}"
+    );
+
     app.unique.reset_counters();
     let first = app.successful_cycle().await;
     assert_eq!((first.deleted, first.held), (0, 28));
