@@ -13,7 +13,7 @@ use crate::{
     domain::{
         discovery::Discovery,
         holds::{Deletions, HoldDecision, HoldInput, ScopeRemoval},
-        keys::{self, PartialKey, SpaceScopeId},
+        keys::{self, KeyFormat, PartialKey, SpaceScopeId},
     },
     ports::{
         ConfluenceSource, KnowledgeBase,
@@ -92,8 +92,8 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
     /// for the current format, the tenant name.
     fn key_layout(&self) -> String {
         match self.tenant.key_format {
-            crate::domain::keys::KeyFormat::Current => format!("current:{}", self.tenant.name),
-            crate::domain::keys::KeyFormat::V1 => "v1".to_owned(),
+            KeyFormat::Current => format!("current:{}", self.tenant.name),
+            KeyFormat::V1 => "v1".to_owned(),
         }
     }
 
