@@ -221,6 +221,7 @@ fn json_output_is_one_document_with_every_tenant() {
     assert_eq!(acme["processing"]["scanIntervalCron"], "*/15 * * * *");
     assert_eq!(acme["ingestion"]["inlineImages"], true);
     assert_eq!(acme["ingestion"]["attachments"]["maxFileSizeMb"], 50);
+    assert_eq!(acme["ingestion"]["deletionHold"], 25, "the default");
     assert_eq!(
         document["tenants"][2]["confluence"]["auth"]["token"],
         "[Redacted]"
@@ -416,6 +417,48 @@ fn two_active_tenants_on_one_instance() {
         "`cloud:0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b`",
         "status: inactive",
     ]);
+}
+
+#[test]
+fn a_deleted_tenant_sharing_the_root_scope_of_an_active_one() {
+    let tenants = Tenants::new();
+    tenants.acme(&[]);
+    tenants.write(
+        "old-acme-tenant-config.yaml",
+        &format!("status: deleted\n{CLOUD_TENANT}"),
+    );
+    tenants.check().assert_error(&[
+        "acme-tenant-config.yaml and ",
+        "old-acme-tenant-config.yaml both set `ingestion.scopeId: scope_root`, whatever their status",
+        "give one of them another `ingestion.scopeId`",
+    ]);
+}
+
+#[test]
+fn deletion_hold_must_be_a_whole_number_of_at_least_zero() {
+    let tenants = Tenants::new();
+    tenants.acme(&[(
+        "  scopeId: scope_root\n",
+        "  scopeId: scope_root\n  deletionHold: -3\n",
+    )]);
+    tenants.check().assert_error(&[
+        "acme-tenant-config.yaml",
+        "`ingestion.deletionHold`: must be at least 0, found -3",
+        "set a whole number of at least 0 (0 switches holding off)",
+    ]);
+    tenants.acme(&[(
+        "  scopeId: scope_root\n",
+        "  scopeId: scope_root\n  deletionHold: \"5\"\n",
+    )]);
+    tenants.check().assert_error(&[
+        "acme-tenant-config.yaml",
+        "`ingestion.deletionHold`: must be a YAML number, not a string",
+    ]);
+    tenants.acme(&[(
+        "  scopeId: scope_root\n",
+        "  scopeId: scope_root\n  deletionHold: 0\n",
+    )]);
+    tenants.check().assert_valid();
 }
 
 #[test]

@@ -130,6 +130,16 @@ fn the_schema_accepts_our_tenant_additions_and_rejects_a_bad_status() {
 
     tenant_mut(&mut values)["status"] = json!("paused");
     assert_rejected(&values, "/connectorConfig/tenants/0/status");
+
+    let mut values = pat_values();
+    for hold in [json!(0), json!(100), json!(null)] {
+        tenant_mut(&mut values)["ingestion"]["deletionHold"] = hold;
+        assert!(schema_errors(&merged_values(&values)).is_empty());
+    }
+    for bad in [json!(-1), json!("25"), json!(2.5)] {
+        tenant_mut(&mut values)["ingestion"]["deletionHold"] = bad;
+        assert_rejected(&values, "/connectorConfig/tenants/0/ingestion/deletionHold");
+    }
 }
 
 #[test]
@@ -428,6 +438,40 @@ fn helm_writes_processing_as_a_mapping_and_omits_unset_ingestion_switches() {
     let ingestion = file["ingestion"].as_object().unwrap();
     assert!(!ingestion.contains_key("storeInternally"), "{ingestion:?}");
     assert!(!ingestion.contains_key("useV1KeyFormat"), "{ingestion:?}");
+    assert!(!ingestion.contains_key("deletionHold"), "{ingestion:?}");
+}
+
+/// Ours: `ingestion.deletionHold` reaches the tenant file, `0` included
+/// (it switches holding off, so it must not be dropped as falsy), and the
+/// rendered file passes `check-config`.
+#[test]
+fn helm_passes_the_deletion_hold_through_zero_included() {
+    let Some(helm) = helm_or_skip("helm_passes_the_deletion_hold_through") else {
+        return;
+    };
+    let values = chart_dir().join("ci/data-center-pat-values.yaml");
+    for hold in [0, 40] {
+        let rendered = template(
+            &helm,
+            &values,
+            &[
+                "--set",
+                &format!("connectorConfig.tenants[0].ingestion.deletionHold={hold}"),
+            ],
+        );
+        assert!(rendered.ok, "{}", rendered.stderr);
+        let docs = documents(&rendered.stdout);
+        let config_map = find(&docs, "ConfigMap", "confluence-connector-tenant-config").unwrap();
+        let file: Json = serde_yaml::from_str(
+            config_map["data"]["default-tenant-config.yaml"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(file["ingestion"]["deletionHold"], json!(hold));
+        let (code, output) = check_config(Some(config_map));
+        assert_eq!(code, Some(0), "{output}");
+    }
 }
 
 #[test]

@@ -1514,56 +1514,6 @@ mod unique_graphql {
         assert_eq!(attachment_node.byte_size, Some(48213));
     }
 
-    /// Same operation name as the full listing, different selection.
-    #[test]
-    fn paginated_content_ids_lists_content_owned_by_a_scope() {
-        use unique_graphql::paginated_content_ids::{PaginatedContent, paginated_content as op};
-
-        let body = request_body::<PaginatedContent>(op::Variables {
-            skip: 100,
-            take: 100,
-            where_: Some(op::ContentWhereInput {
-                key: None,
-                owner_id: Some(op::StringFilter {
-                    equals: Some("scope_u3k7b1q9x2m4n8p0r6t5".to_owned()),
-                    in_: None,
-                    starts_with: None,
-                }),
-                owner_type: Some(op::StringFilter {
-                    equals: Some("SCOPE".to_owned()),
-                    in_: None,
-                    starts_with: None,
-                }),
-            }),
-        });
-        assert_eq!(body["operationName"], "PaginatedContent");
-        assert_eq!(body["query"], op::QUERY);
-        assert_eq!(
-            body["variables"],
-            json!({
-                "skip": 100,
-                "take": 100,
-                "where": {
-                    "ownerId": { "equals": "scope_u3k7b1q9x2m4n8p0r6t5" },
-                    "ownerType": { "equals": "SCOPE" },
-                },
-            })
-        );
-
-        let page = data::<PaginatedContent>(fixture!("unique/paginated_content_ids.json"))
-            .paginated_content;
-        let ids: Vec<_> = page.nodes.iter().map(|n| n.id.as_str()).collect();
-        assert_eq!(
-            ids,
-            [
-                "cont_k9m3p7s1v5y9b3e7h1k5",
-                "cont_b2d6f0h4j8l2n6p0r4t8",
-                "cont_x1z5b9d3f7h1j5l9n3p7"
-            ]
-        );
-        assert_eq!(page.total_count, 3);
-    }
-
     #[test]
     fn paginated_content_count_counts_a_key_prefix() {
         use unique_graphql::paginated_content_count::{

@@ -75,6 +75,15 @@ fn policy(policy: DiagnosticsPolicy) -> &'static str {
     }
 }
 
+/// `deletionHold` as the summary shows it.
+fn deletion_hold(threshold: u32) -> String {
+    if threshold == 0 {
+        "off".to_owned()
+    } else {
+        format!("more than {threshold} items or 10 % of the stored items, or several space scopes")
+    }
+}
+
 fn key_format(format: KeyFormat) -> &'static str {
     match format {
         KeyFormat::Current => "current",
@@ -233,6 +242,7 @@ fn tenant_text(config: &LoadedConfig, tenant: &TenantConfig) -> String {
     );
     line("store internally", &enabled(ingestion.store_internally));
     line("key format", &key_format(ingestion.key_format));
+    line("deletion hold", &deletion_hold(ingestion.deletion_hold));
     let attachments = &ingestion.attachments;
     line(
         "attachments",
@@ -345,6 +355,7 @@ fn tenant_json(config: &LoadedConfig, tenant: &TenantConfig) -> Json {
             "scopeId": ingestion.scope_id,
             "storeInternally": enabled(ingestion.store_internally),
             "keyFormat": key_format(ingestion.key_format),
+            "deletionHold": ingestion.deletion_hold,
             "attachments": {
                 "mode": enabled(attachments.enabled),
                 "allowedMimeTypes": attachments.allowed_mime_types,

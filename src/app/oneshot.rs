@@ -296,6 +296,20 @@ pub fn outcome_text(outcome: &TenantOutcome) -> String {
                 report.orphan_files_removed,
                 report.orphan_scope_failures
             );
+            if report.old_copies_removed + report.old_copies_kept > 0 {
+                let _ = writeln!(
+                    out,
+                    "  old-key copies {} removed, {} kept until their item is stored under the current key",
+                    report.old_copies_removed, report.old_copies_kept
+                );
+            }
+            if let Some(reason) = &report.hold_reason {
+                let _ = writeln!(
+                    out,
+                    "  held           {} deletion(s) until the next cycle confirms them: {reason}",
+                    report.held
+                );
+            }
         }
         TenantOutcome::Purged(report) => {
             let result = match &report.outcome {
@@ -319,6 +333,13 @@ pub fn outcome_text(outcome: &TenantOutcome) -> String {
                 "  scopes         {} deleted, {} failed",
                 report.scopes_deleted, report.scope_failures
             );
+            if report.scopes_left + report.content_left > 0 {
+                let _ = writeln!(
+                    out,
+                    "  left alone     {} scopes, {} content items (not marked for this tenant or not under its keys)",
+                    report.scopes_left, report.content_left
+                );
+            }
         }
         TenantOutcome::NotBuilt { tenant, error } => {
             let _ = writeln!(out, "tenant {tenant}: failure: {error}");
@@ -354,9 +375,14 @@ fn plan_text(tenant: &str, plan: &Result<Option<PlanReport>, String>) -> String 
         plan.ownership
     );
     for space in &plan.spaces {
+        let held = if space.held.is_empty() {
+            String::new()
+        } else {
+            format!(" ({} held)", space.held.len())
+        };
         let _ = writeln!(
             out,
-            "  space {} ({}): {} new, {} updated, {} to repair, {} deleted{}",
+            "  space {} ({}): {} new, {} updated, {} to repair, {} deleted{held}{}",
             space.space_key,
             space.partial_key,
             space.new.len(),
@@ -376,6 +402,11 @@ fn plan_text(tenant: &str, plan: &Result<Option<PlanReport>, String>) -> String 
             ("deleted", &space.deleted),
         ] {
             for key in keys {
+                let label = if label == "deleted" && space.held.contains(key) {
+                    "held"
+                } else {
+                    label
+                };
                 let _ = writeln!(out, "    {label:<8} {key}");
             }
         }
@@ -389,5 +420,28 @@ fn plan_text(tenant: &str, plan: &Result<Option<PlanReport>, String>) -> String 
         plan.orphan_scopes.join(", ")
     };
     let _ = writeln!(out, "  orphan space scopes to remove: {orphans}");
+    if !plan.held_orphan_scopes.is_empty() {
+        let _ = writeln!(
+            out,
+            "  orphan space scopes held: {}",
+            plan.held_orphan_scopes.join(", ")
+        );
+    }
+    if let Some(reason) = &plan.hold_reason {
+        let _ = writeln!(
+            out,
+            "  deletions would be held until the cycle after confirms them: {reason}"
+        );
+    }
+    if plan.held_by_last_cycle > 0 {
+        let _ = writeln!(
+            out,
+            "  held by the last cycle: {} (deleted by the next cycle if it wants them again)",
+            plan.held_by_last_cycle
+        );
+    }
+    for key in &plan.old_key_copies {
+        let _ = writeln!(out, "  old-key copy to remove: {key}");
+    }
     out
 }

@@ -23,7 +23,10 @@ use crate::{
     },
     app::sync::{SyncCycle, TenantContext},
     config::{ConfluenceAuth, ConfluenceInstance, ProcessConfig, TenantConfig, UniqueAuth},
-    domain::{attachment::AttachmentRules, backoff::RetryPolicy, discovery::DiscoveryRules},
+    domain::{
+        attachment::AttachmentRules, backoff::RetryPolicy, discovery::DiscoveryRules,
+        holds::HoldPolicy,
+    },
     telemetry::DiagnosticsPolicy,
 };
 
@@ -139,6 +142,7 @@ pub fn tenant_context(
         base_url: tenant.confluence.base_url.as_str().to_owned(),
         root_scope_id: tenant.ingestion.scope_id.clone(),
         key_format: tenant.ingestion.key_format,
+        deletion_hold: HoldPolicy::new(tenant.ingestion.deletion_hold),
         ingest_single_label: tenant.confluence.ingest_single_label.as_str().to_owned(),
         discovery: DiscoveryRules {
             ingest_all_label: tenant.confluence.ingest_all_label.as_str().to_owned(),

@@ -105,6 +105,22 @@ pub enum ConfigError {
         second: PathBuf,
     },
 
+    /// Two tenant files name the same root scope (ours, PROTOCOL §3.1):
+    /// the purge of one, or its orphan cleanup, would act on the other's
+    /// content.
+    #[error(
+        "{} and {} both set `ingestion.scopeId: {scope_id}`, whatever their status; \
+         each tenant needs its own root scope: give one of them another `ingestion.scopeId` \
+         (a `deleted` tenant's purge would otherwise remove the other tenant's content)",
+        first.display(),
+        second.display()
+    )]
+    SharedRootScope {
+        scope_id: String,
+        first: PathBuf,
+        second: PathBuf,
+    },
+
     /// Every tenant file says `status: inactive`.
     #[error(
         "all {inactive} tenant file(s) have `status: inactive`, so there is nothing to run; \
@@ -208,6 +224,10 @@ pub enum ConfigWarning {
     /// `os.environ/NAME` on a field that does not resolve references, so the
     /// text is used literally.
     LiteralReference { path: PathBuf, field: String },
+    /// `useV1KeyFormat` is enabled in this file and in `other`: v1 keys
+    /// carry no tenant name, so the two tenants' keys collide when their
+    /// spaces have the same id.
+    SharedV1Keys { path: PathBuf, other: PathBuf },
 }
 
 impl ConfigWarning {
@@ -217,7 +237,8 @@ impl ConfigWarning {
             ConfigWarning::UnknownKey { path, .. }
             | ConfigWarning::UnusedKey { path, .. }
             | ConfigWarning::Placeholder { path, .. }
-            | ConfigWarning::LiteralReference { path, .. } => path,
+            | ConfigWarning::LiteralReference { path, .. }
+            | ConfigWarning::SharedV1Keys { path, .. } => path,
         }
     }
 
@@ -243,6 +264,9 @@ impl ConfigWarning {
             }
             ConfigWarning::LiteralReference { field, .. } => {
                 tracing::warn!(%file, key = %field, "`os.environ/` is not resolved on this key; the text is used literally");
+            }
+            ConfigWarning::SharedV1Keys { other, .. } => {
+                tracing::warn!(%file, other = %other.display(), key = "ingestion.useV1KeyFormat", "{}", self.message());
             }
         }
     }
@@ -276,6 +300,13 @@ impl ConfigWarning {
             ConfigWarning::LiteralReference { field, .. } => format!(
                 "`{field}` starts with `os.environ/` but references are resolved only on secret fields, \
                  so the text is used literally; write the value itself"
+            ),
+            ConfigWarning::SharedV1Keys { other, .. } => format!(
+                "`ingestion.useV1KeyFormat` is enabled here and in {}: v1 keys carry no tenant name, \
+                 so both tenants write the same keys for spaces with the same id, and a cycle refuses \
+                 to touch a space whose stored content lies in another tenant's scope; \
+                 set `useV1KeyFormat: disabled` on one of them (docs/migration.md)",
+                other.display()
             ),
         }
     }

@@ -11,7 +11,7 @@ use super::{
     error::{ConfigError, ConfigErrors, ConfigWarning, Setting},
     raw::{RawTenant, kind},
     validate::{self, Checker},
-    validated::{TenantConfig, TenantName, TenantStatus},
+    validated::{KeyFormat, TenantConfig, TenantName, TenantStatus},
 };
 
 /// Every tenant file name ends with this; the rest is the tenant name.
@@ -66,6 +66,8 @@ pub(super) fn tenants(
         }
     }
     check_instances(&loaded, errors);
+    check_root_scopes(&loaded, errors);
+    warn_shared_v1_keys(&loaded, warnings);
 
     let (inactive, running): (Vec<_>, Vec<_>) = loaded
         .into_iter()
@@ -244,13 +246,59 @@ fn check_instances(tenants: &[TenantConfig], errors: &mut ConfigErrors) {
     }
 }
 
+/// No two tenant files, whatever their status, may name the same root
+/// scope (ours, §3.1): a `deleted` tenant purges below its root, and an
+/// active one cleans up orphans there, so a shared root means one tenant
+/// deleting the other's content.
+fn check_root_scopes(tenants: &[TenantConfig], errors: &mut ConfigErrors) {
+    let mut seen: HashMap<&str, &Path> = HashMap::new();
+    for tenant in tenants {
+        let scope_id = tenant.ingestion.scope_id.as_str();
+        match seen.get(scope_id) {
+            Some(first) => errors.push(ConfigError::SharedRootScope {
+                scope_id: scope_id.to_owned(),
+                first: first.to_path_buf(),
+                second: tenant.file.clone(),
+            }),
+            None => {
+                seen.insert(scope_id, &tenant.file);
+            }
+        }
+    }
+}
+
+/// v1 keys (`{spaceId}_{spaceKey}/…`) carry no tenant name, so two tenants
+/// using them can address the same content (two instances with colliding
+/// space ids, or an active and a deleted tenant of one instance). Allowed,
+/// because the reference allows it, but worth a warning on both files.
+fn warn_shared_v1_keys(tenants: &[TenantConfig], warnings: &mut Vec<ConfigWarning>) {
+    let v1: Vec<&TenantConfig> = tenants
+        .iter()
+        .filter(|tenant| tenant.ingestion.key_format == KeyFormat::V1)
+        .collect();
+    for (i, first) in v1.iter().enumerate() {
+        for second in &v1[i + 1..] {
+            warnings.push(ConfigWarning::SharedV1Keys {
+                path: first.file.clone(),
+                other: second.file.clone(),
+            });
+            warnings.push(ConfigWarning::SharedV1Keys {
+                path: second.file.clone(),
+                other: first.file.clone(),
+            });
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::fs;
 
     use super::*;
 
-    /// A Data Center tenant; `{base}` and `{status}` are filled in.
+    /// A Data Center tenant; `{base}`, `{status}` and `{scope}` (by
+    /// default the file's own path, so that files do not share a root)
+    /// are filled in.
     const TENANT: &str = "\
 status: {status}
 confluence:
@@ -266,17 +314,46 @@ unique:
   ingestionServiceBaseUrl: http://ingestion:8091
   scopeManagementServiceBaseUrl: http://scopes:8094
 ingestion:
-  scopeId: root
+  scopeId: '{scope}'
 ";
 
     fn tenant_file(dir: &Path, file: &str, base: &str, status: &str) -> PathBuf {
         let path = dir.join(file);
-        fs::write(
-            &path,
-            TENANT.replace("{base}", base).replace("{status}", status),
+        let scope = path.display().to_string();
+        tenant_file_with(&path, base, status, &scope, "")
+    }
+
+    /// A tenant file at `path` with root scope `scope` and `extra` lines
+    /// appended under `ingestion`.
+    fn tenant_file_with(
+        path: &Path,
+        base: &str,
+        status: &str,
+        scope: &str,
+        extra: &str,
+    ) -> PathBuf {
+        let text = TENANT
+            .replace("{base}", base)
+            .replace("{status}", status)
+            .replace("{scope}", scope);
+        fs::write(path, format!("{text}{extra}")).unwrap();
+        path.to_path_buf()
+    }
+
+    fn load_with_warnings(pattern: &str) -> (Vec<String>, Vec<String>) {
+        let mut errors = ConfigErrors::default();
+        let mut warnings = Vec::new();
+        tenants(
+            pattern,
+            Setting::Flag("--config-glob"),
+            &|_| None,
+            &mut errors,
+            &mut warnings,
+        );
+        (
+            errors.iter().map(ToString::to_string).collect(),
+            warnings.iter().map(ToString::to_string).collect(),
         )
-        .unwrap();
-        path
     }
 
     fn load(pattern: &str) -> (Tenants, Vec<String>) {
@@ -506,6 +583,82 @@ ingestion:
         assert!(
             errors[2].contains("c-tenant-config.yaml: `confluence.baseUrl`"),
             "{errors:#?}"
+        );
+    }
+
+    #[test]
+    fn two_files_may_not_share_a_root_scope_whatever_their_status() {
+        for status in ["active", "deleted", "inactive"] {
+            let dir = tempfile::tempdir().unwrap();
+            let first = tenant_file_with(
+                &dir.path().join("one-tenant-config.yaml"),
+                "https://one.example",
+                "active",
+                "root-1",
+                "",
+            );
+            let second = tenant_file_with(
+                &dir.path().join("two-tenant-config.yaml"),
+                "https://two.example",
+                status,
+                "root-1",
+                "",
+            );
+            let (errors, _) = load_with_warnings(&pattern(dir.path(), "*"));
+            assert_eq!(
+                errors,
+                [format!(
+                    "{} and {} both set `ingestion.scopeId: root-1`, whatever their status; \
+                     each tenant needs its own root scope: give one of them another `ingestion.scopeId` \
+                     (a `deleted` tenant's purge would otherwise remove the other tenant's content)",
+                    first.display(),
+                    second.display()
+                )],
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
+    fn two_tenants_with_v1_keys_are_warned_about_on_both_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let v1 = "  useV1KeyFormat: enabled\n";
+        let first = tenant_file_with(
+            &dir.path().join("one-tenant-config.yaml"),
+            "https://one.example",
+            "active",
+            "root-1",
+            v1,
+        );
+        let second = tenant_file_with(
+            &dir.path().join("two-tenant-config.yaml"),
+            "https://two.example",
+            "deleted",
+            "root-2",
+            v1,
+        );
+        tenant_file_with(
+            &dir.path().join("three-tenant-config.yaml"),
+            "https://three.example",
+            "active",
+            "root-3",
+            "",
+        );
+        let (errors, warnings) = load_with_warnings(&pattern(dir.path(), "*"));
+        assert!(errors.is_empty(), "{errors:?}");
+        let expected = |file: &Path, other: &Path| {
+            format!(
+                "{}: `ingestion.useV1KeyFormat` is enabled here and in {}: v1 keys carry no tenant name, \
+                 so both tenants write the same keys for spaces with the same id, and a cycle refuses \
+                 to touch a space whose stored content lies in another tenant's scope; \
+                 set `useV1KeyFormat: disabled` on one of them (docs/migration.md)",
+                file.display(),
+                other.display()
+            )
+        };
+        assert_eq!(
+            warnings,
+            [expected(&first, &second), expected(&second, &first)]
         );
     }
 }

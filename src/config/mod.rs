@@ -118,7 +118,10 @@ mod tests {
         "BASIC-USERNAME-2a3b4c5d",
     ];
 
+    /// Writes `{name}-tenant-config.yaml`; `scopeId: root` becomes
+    /// `root-{name}`, since files may not share a root scope.
     fn write(dir: &Path, name: &str, yaml: &str) {
+        let yaml = yaml.replace("scopeId: root\n", &format!("scopeId: root-{name}\n"));
         fs::write(dir.join(format!("{name}-tenant-config.yaml")), yaml).unwrap();
     }
 

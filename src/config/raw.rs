@@ -85,6 +85,7 @@ pub(super) struct RawIngestion {
     pub scope_id: Leaf,
     pub store_internally: Leaf,
     pub use_v1_key_format: Leaf,
+    pub deletion_hold: Leaf,
     pub attachments: Section<RawAttachments>,
     pub page_ingestion_config: Leaf,
 }

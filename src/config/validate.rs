@@ -32,7 +32,7 @@ use super::{
     secret::{self, REFERENCE_PREFIX},
     validated::{
         AttachmentsConfig, ConfiguredUrl, ConfluenceAuth, ConfluenceConfig, ConfluenceInstance,
-        CronSchedule, DEFAULT_ALLOWED_MIME_TYPES, DEFAULT_API_GATEWAY_URL,
+        CronSchedule, DEFAULT_ALLOWED_MIME_TYPES, DEFAULT_API_GATEWAY_URL, DEFAULT_DELETION_HOLD,
         DEFAULT_MAX_FILE_SIZE_MB, DEFAULT_SCAN_INTERVAL_CRON, DEFAULT_UNIQUE_RATE_LIMIT_PER_MINUTE,
         IngestionConfig, InstanceType, KeyFormat, Label, ProcessingConfig, TenantConfig,
         TenantName, TenantStatus, UniqueAuth, UniqueConfig,
@@ -281,6 +281,49 @@ impl<'a> Checker<'a> {
                 self.error(
                     field,
                     format!("{number} is too large (at most {})", u32::MAX),
+                    fix,
+                );
+                None
+            }
+        }
+    }
+
+    /// A whole number of at least 0 (YAML number only: a quoted `"0"` is
+    /// more likely a mistake than a choice, and `0` switches a safety off).
+    fn count(&mut self, field: &str, value: &Value) -> Option<u32> {
+        let fix = "set a whole number of at least 0 (0 switches holding off)";
+        match value {
+            Value::Number(number) => match number.as_u64().map(u32::try_from) {
+                Some(Ok(n)) => Some(n),
+                Some(Err(_)) => {
+                    self.error(
+                        field,
+                        format!("{number} is too large (at most {})", u32::MAX),
+                        fix,
+                    );
+                    None
+                }
+                None if number.as_i64().is_some_and(|n| n < 0) => {
+                    self.error(field, format!("must be at least 0, found {number}"), fix);
+                    None
+                }
+                None => {
+                    self.error(field, format!("`{number}` is not a whole number"), fix);
+                    None
+                }
+            },
+            Value::String(_) => {
+                self.error(
+                    field,
+                    "must be a YAML number, not a string",
+                    "remove the quotes around the number",
+                );
+                None
+            }
+            other => {
+                self.error(
+                    field,
+                    format!("must be a whole number, found {}", kind(other)),
                     fix,
                 );
                 None
@@ -831,6 +874,10 @@ fn ingestion(c: &mut Checker<'_>, raw: RawIngestion) -> Option<IngestionConfig> 
                 KeyFormat::Current
             }
         });
+    let deletion_hold = match raw.deletion_hold {
+        None => Some(DEFAULT_DELETION_HOLD),
+        Some(value) => c.count("ingestion.deletionHold", &value),
+    };
     let attachments = c
         .section("ingestion.attachments", raw.attachments, false)
         .and_then(|raw| attachments(c, raw));
@@ -845,6 +892,7 @@ fn ingestion(c: &mut Checker<'_>, raw: RawIngestion) -> Option<IngestionConfig> 
         scope_id: scope_id?,
         store_internally: store_internally?,
         key_format: key_format?,
+        deletion_hold: deletion_hold?,
         attachments: attachments?,
         page_ingestion_config: page_ingestion_config?,
         inline_images: inline_images?,
@@ -1309,6 +1357,31 @@ ingestion:
             ),
             "{error}"
         );
+    }
+
+    #[test]
+    fn deletion_hold_defaults_to_25_and_accepts_zero() {
+        let hold = |value: &str| format!("{CLOUD}  deletionHold: {value}\n");
+        assert_eq!(valid(CLOUD).ingestion.deletion_hold, DEFAULT_DELETION_HOLD);
+        assert_eq!(DEFAULT_DELETION_HOLD, 25);
+        assert_eq!(valid(&hold("0")).ingestion.deletion_hold, 0);
+        assert_eq!(valid(&hold("500")).ingestion.deletion_hold, 500);
+        for (value, expected) in [
+            (
+                "-1",
+                "must be at least 0, found -1; set a whole number of at least 0 (0 switches holding off)",
+            ),
+            ("2.5", "`2.5` is not a whole number"),
+            (
+                "\"10\"",
+                "must be a YAML number, not a string; remove the quotes around the number",
+            ),
+            ("[1]", "must be a whole number, found a list"),
+            ("99999999999", "is too large"),
+        ] {
+            let error = single_error(&hold(value), "ingestion.deletionHold");
+            assert!(error.contains(expected), "{value}: {error}");
+        }
     }
 
     #[test]

@@ -17,6 +17,9 @@ pub const DEFAULT_API_GATEWAY_URL: &str = "https://api.atlassian.com";
 pub const DEFAULT_SCAN_INTERVAL_CRON: &str = "*/15 * * * *";
 /// `unique.apiRateLimitPerMinute` when not set.
 pub const DEFAULT_UNIQUE_RATE_LIMIT_PER_MINUTE: NonZeroU32 = NonZeroU32::new(100).unwrap();
+/// `ingestion.deletionHold` when unset: deletions of up to this many items
+/// (or 10 % of the stored items, whichever is more) proceed at once.
+pub const DEFAULT_DELETION_HOLD: u32 = 25;
 /// `ingestion.attachments.maxFileSizeMb` when not set.
 pub const DEFAULT_MAX_FILE_SIZE_MB: NonZeroU32 = NonZeroU32::new(200).unwrap();
 /// `ingestion.attachments.allowedMimeTypes` when not set (§3.7).
@@ -367,6 +370,9 @@ pub struct IngestionConfig {
     pub scope_id: String,
     pub store_internally: bool,
     pub key_format: KeyFormat,
+    /// `deletionHold`: the smallest number of deletions a cycle holds for
+    /// confirmation by the next cycle; `0` disables holding.
+    pub deletion_hold: u32,
     pub attachments: AttachmentsConfig,
     /// Forwarded verbatim as `ingestionConfig` of page upserts.
     pub page_ingestion_config: Option<serde_json::Value>,

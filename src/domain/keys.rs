@@ -115,6 +115,38 @@ impl fmt::Display for ItemKey {
     }
 }
 
+/// Whether `key` is a copy of an item of space `{space_id}_{space_key}`
+/// that the connector wrote under *another* partial key than `current`: the
+/// other key format (`{spaceId}_{spaceKey}/…` versus
+/// `{tenant}/{spaceId}_{spaceKey}/…`) or another tenant name (a renamed
+/// tenant file). Returns the copy's item key.
+///
+/// Anything else, including content that does not look like a connector
+/// key at all (a file someone put into the space's folder by hand), is
+/// `None` and never treated as a copy (ours, §3.7).
+pub fn old_copy_item(
+    key: &str,
+    current: &PartialKey,
+    space_id: &str,
+    space_key: &str,
+) -> Option<ItemKey> {
+    if key.starts_with(&current.key_prefix()) {
+        return None;
+    }
+    let (partial, item) = key.rsplit_once('/')?;
+    let item = ItemKey::parse(item)?;
+    let space = format!("{space_id}_{space_key}");
+    let tenant = match partial.strip_suffix(&space) {
+        Some("") => None,
+        Some(tenant) => Some(tenant.strip_suffix('/')?),
+        None => return None,
+    };
+    let tenant_is_valid = tenant.is_none_or(|tenant| {
+        !tenant.is_empty() && !tenant.contains(['/', ':']) && tenant.is_ascii()
+    });
+    tenant_is_valid.then_some(item)
+}
+
 /// `confc:{tenantName}:{spaceId}:{spaceKey}`: marks a space scope.
 /// Independent of the key format.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -212,6 +244,32 @@ mod tests {
         assert_eq!(ItemKey::parse("p1"), Some(ItemKey::page("p1")));
     }
 
+    #[test]
+    fn old_copies_are_keys_of_the_same_space_under_another_prefix() {
+        let current = PartialKey::new(KeyFormat::Current, "acme", "98305", "ENG");
+        let copy = |key| old_copy_item(key, &current, "98305", "ENG");
+        // The v1 copy, and the copy of a renamed tenant.
+        assert_eq!(copy("98305_ENG/7"), Some(ItemKey::page("7")));
+        assert_eq!(
+            copy("old-acme/98305_ENG/7::att-1"),
+            Some(ItemKey::attachment("7", "att-1"))
+        );
+        // Current keys, other spaces and foreign files are not copies.
+        assert_eq!(copy("acme/98305_ENG/7"), None);
+        assert_eq!(copy("acme/98306_ENG/7"), None);
+        assert_eq!(copy("198305_ENG/7"), None);
+        assert_eq!(copy("a/b/98305_ENG/7"), None);
+        assert_eq!(copy("/98305_ENG/7"), None);
+        assert_eq!(copy("98305_ENG/"), None);
+        assert_eq!(copy("report.pdf"), None);
+        let v1 = PartialKey::new(KeyFormat::V1, "acme", "98305", "ENG");
+        assert_eq!(
+            old_copy_item("acme/98305_ENG/7", &v1, "98305", "ENG"),
+            Some(ItemKey::page("7"))
+        );
+        assert_eq!(old_copy_item("98305_ENG/7", &v1, "98305", "ENG"), None);
+    }
+
     fn id() -> impl Strategy<Value = String> {
         "[0-9A-Za-z_-]{1,12}"
     }
@@ -224,6 +282,23 @@ mod tests {
                 None => ItemKey::page(page),
             };
             prop_assert_eq!(ItemKey::parse(&key.to_string()), Some(key));
+        }
+
+        #[test]
+        fn a_key_under_one_format_is_an_old_copy_for_the_other(
+            tenant in "[a-z0-9]{1,8}(-[a-z0-9]{1,8}){0,2}",
+            space_id in "[0-9]{1,6}",
+            space_key in "[A-Z0-9]{1,6}",
+            page in id(),
+        ) {
+            let current = PartialKey::new(KeyFormat::Current, &tenant, &space_id, &space_key);
+            let v1 = PartialKey::new(KeyFormat::V1, &tenant, &space_id, &space_key);
+            let item = ItemKey::page(page);
+            for (written, now) in [(&current, &v1), (&v1, &current)] {
+                let key = written.content_key(&item);
+                prop_assert_eq!(old_copy_item(&key, now, &space_id, &space_key), Some(item.clone()));
+                prop_assert_eq!(old_copy_item(&key, written, &space_id, &space_key), None);
+            }
         }
 
         #[test]

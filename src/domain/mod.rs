@@ -8,6 +8,7 @@ pub mod backoff;
 pub mod cql;
 pub mod discovery;
 pub mod guards;
+pub mod holds;
 pub mod inline_images;
 pub mod keys;
 pub mod model;

@@ -129,14 +129,17 @@ impl Journal {
 
     /// The journal after a cycle that got past its file-diffs: what this
     /// cycle recorded (`current`, in order) wins; of what earlier cycles
-    /// left (`self`), entries of items no longer discovered are dropped (the
-    /// diff reported their stored copies deleted), and written pages that
-    /// discovery confirms as no newer are dropped. `discovered` gives the
-    /// discovered version of a full key, `None` when it was not discovered.
+    /// left (`self`), written pages that discovery confirms as no newer are
+    /// dropped, and so are entries of items no longer discovered (the diff
+    /// reported their stored copies deleted) when the listing was
+    /// complete; after a listing that ended early they are kept. `discovered`
+    /// gives the discovered version of a full key, `None` when it was not
+    /// discovered.
     pub fn after_cycle<'a>(
         &self,
         current: impl IntoIterator<Item = Record>,
         discovered: impl Fn(&str) -> Option<&'a str>,
+        listing_complete: bool,
     ) -> Journal {
         // `None`: this cycle completed the key's write (a tombstone that
         // also hides the earlier entry).
@@ -159,10 +162,11 @@ impl Journal {
             if touched.contains_key(key) {
                 continue;
             }
-            let Some(version) = discovered(key) else {
-                continue;
+            let keep = match discovered(key) {
+                Some(version) => mark_needs_repair(mark, version),
+                None => !listing_complete,
             };
-            if mark_needs_repair(mark, version) {
+            if keep {
                 next.entries.insert(key.clone(), mark.clone());
             }
         }
@@ -264,6 +268,7 @@ mod tests {
                 begin("failed"),
             ],
             discovered,
+            true,
         );
         assert_eq!(
             next,
@@ -279,7 +284,7 @@ mod tests {
     #[test]
     fn done_in_this_cycle_hides_an_earlier_pending_entry() {
         let previous = Journal::from_records([begin("k")]);
-        let next = previous.after_cycle([begin("k"), done("k")], |_| Some(V1));
+        let next = previous.after_cycle([begin("k"), done("k")], |_| Some(V1), true);
         assert!(next.is_empty());
     }
 
@@ -318,7 +323,7 @@ mod tests {
                 let index = (key.as_bytes()[0] - b'a') as usize;
                 discovered_mask[index].then_some(V1)
             };
-            let next = previous.after_cycle(current.clone(), discovered);
+            let next = previous.after_cycle(current.clone(), discovered, true);
             let folded = Journal::from_records(current);
             for (key, mark) in folded.entries() {
                 prop_assert_eq!(next.get(key), Some(mark));
@@ -326,14 +331,16 @@ mod tests {
         }
 
         /// An earlier pending entry survives exactly while its item is
-        /// still discovered and this cycle did not touch it.
+        /// still discovered, or the listing ended early, and this cycle did
+        /// not touch it.
         #[test]
-        fn an_earlier_pending_entry_survives_while_discovered(
+        fn an_earlier_pending_entry_survives_while_discovered_or_unsure(
             discovered in any::<bool>(),
+            listing_complete in any::<bool>(),
         ) {
             let previous = Journal::from_records([begin("a")]);
-            let next = previous.after_cycle([], |_| discovered.then_some(V1));
-            prop_assert_eq!(next.get("a").is_some(), discovered);
+            let next = previous.after_cycle([], |_| discovered.then_some(V1), listing_complete);
+            prop_assert_eq!(next.get("a").is_some(), discovered || !listing_complete);
         }
     }
 }

@@ -61,6 +61,16 @@ pub trait ConfluenceSource: Send + Sync {
         &self,
     ) -> impl Future<Output = Result<Vec<DiscoveredContent>, PortError>> + Send;
 
+    /// How many listings of this source so far (searches and attachment
+    /// listings) ended at a result page that was empty but still carried a
+    /// `next` link (Cloud's search does this mid-listing). The listing
+    /// stops there, since following such links may never end, so items
+    /// after it were not seen. A cycle compares the
+    /// count before and after its discovery: a difference means that
+    /// deletions derived from this discovery must be held (ours, §9.3
+    /// step 7, §9.5).
+    fn listings_ended_early(&self) -> u64;
+
     /// Descendants of `root_ids` (§5.2 C2, `ancestor IN (…)` in batches of
     /// at most 100, sequential), de-duplicated by id, attachments completed.
     /// Here and in [`labeled_content`](Self::labeled_content), content whose

@@ -281,14 +281,27 @@ pub trait KnowledgeBase: Send + Sync {
         prefix: &str,
     ) -> impl Future<Output = Result<u64, PortError>> + Send;
 
-    /// Ids of all content owned by `scope_id`.
+    /// All content owned by `scope_id` (every page), with keys and owners:
+    /// the purge and the old-key clean-up check each item's key before
+    /// deleting it.
     ///
     /// # Errors
     /// A page query fails.
-    fn content_ids_in_scope(
+    fn content_in_scope(
         &self,
         scope_id: &str,
-    ) -> impl Future<Output = Result<Vec<String>, PortError>> + Send;
+    ) -> impl Future<Output = Result<Vec<StoredContent>, PortError>> + Send;
+
+    /// How many content items `scope_id` owns, only those whose key starts
+    /// with `key_prefix` when one is given.
+    ///
+    /// # Errors
+    /// The query fails.
+    fn count_in_scope(
+        &self,
+        scope_id: &str,
+        key_prefix: Option<String>,
+    ) -> impl Future<Output = Result<u64, PortError>> + Send;
 
     /// Deletes content by id, 20 ids per call, sequentially, stopping at the
     /// first failed call. Never fails as a whole: the outcome carries the

@@ -43,6 +43,7 @@ pub mod names {
     pub const SYNC_PHASE: &str = "cfc_sync_phase";
     pub const SYNC_PAGES: &str = "cfc_sync_pages_total";
     pub const SYNC_ATTACHMENTS: &str = "cfc_sync_attachments_total";
+    pub const DELETIONS_HELD: &str = "cfc_deletions_held";
     /// Ours: schedule ticks skipped because the tenant's cycle still ran (§9.1).
     pub const SYNC_SKIPPED: &str = "cfc_sync_skipped_total";
     pub const UNIQUE_REQUESTS: &str = "confluence_connector_unique_api_requests_total";
@@ -57,7 +58,7 @@ pub mod names {
     pub const PROCESS_CPU_SECONDS: &str = "process_cpu_seconds_total";
 
     /// Every name above, for tests and documentation.
-    pub const ALL: [&str; 29] = [
+    pub const ALL: [&str; 30] = [
         SYNC_DURATION,
         SCAN_DURATION,
         ATTACHMENT_UPLOAD_DURATION,
@@ -77,6 +78,7 @@ pub mod names {
         SYNC_PHASE,
         SYNC_PAGES,
         SYNC_ATTACHMENTS,
+        DELETIONS_HELD,
         SYNC_SKIPPED,
         UNIQUE_REQUESTS,
         UNIQUE_ERRORS,
@@ -144,6 +146,7 @@ pub struct Metrics {
     sync_phase: IntGaugeVec,
     sync_pages: IntGaugeVec,
     sync_attachments: IntGaugeVec,
+    deletions_held: IntGaugeVec,
     sync_skipped: IntCounterVec,
     unique_requests: IntCounterVec,
     unique_errors: IntCounterVec,
@@ -355,6 +358,12 @@ impl Metrics {
                 "Attachments selected in the last cycle that had work",
                 &["tenant"],
             ),
+            deletions_held: gauge_vec(
+                &r,
+                DELETIONS_HELD,
+                "Deletions (content items, and space scopes counted by their items) the last cycle held for confirmation by the next one",
+                &["tenant"],
+            ),
             sync_skipped: counter(
                 &r,
                 SYNC_SKIPPED,
@@ -465,6 +474,7 @@ impl Metrics {
         self.sync_skipped.with_label_values(&[tenant]);
         self.sync_pages.with_label_values(&[tenant]);
         self.sync_attachments.with_label_values(&[tenant]);
+        self.deletions_held.with_label_values(&[tenant]);
         self.phase(tenant, "idle");
     }
 
@@ -547,6 +557,14 @@ impl Metrics {
         self.orphaned_files_cleaned
             .with_label_values(&[tenant])
             .inc_by(files as u64);
+    }
+
+    /// `cfc_deletions_held`: what the last cycle that ran held (0 when it
+    /// held nothing).
+    pub fn deletions_held(&self, tenant: &str, held: usize) {
+        self.deletions_held
+            .with_label_values(&[tenant])
+            .set(held as i64);
     }
 
     /// `cfc_sync_pages_total` / `cfc_sync_attachments_total`: set only by a

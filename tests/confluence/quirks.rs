@@ -4,7 +4,7 @@
 use confluence_connector::{
     ports::{BodyFetch, ConfluenceSource, ErrorKind},
     sim::confluence::{
-        Dataset, Flavor, Quirk, Route, SimAttachment, SimPage, SimSettings, SimSpace,
+        Dataset, EarlyEnd, Flavor, Quirk, Route, SimAttachment, SimPage, SimSettings, SimSpace,
     },
 };
 use futures::TryStreamExt as _;
@@ -46,7 +46,12 @@ async fn an_empty_page_with_a_next_link_ends_the_list(flavor: Flavor) {
     let harness = Harness::start(flavor, dataset).await;
     harness.sim.set_quirk(Quirk::EmptyPageWithNext, true);
     let before = harness.sim.counters().requests(Route::Search);
+    assert_eq!(harness.adapter.listings_ended_early(), 0);
     assert_eq!(enumerate(&harness.adapter).await, want);
+    // Every listing (C1, C2, and the attachment listings that needed more
+    // than one page) ended at such a page: reported to the cycle, which
+    // then holds its deletions (ours, §9.3 step 7).
+    assert!(harness.adapter.listings_ended_early() >= 2);
     let searches = harness.sim.counters().requests(Route::Search) - before;
     // Each listing costs its pages plus exactly one empty page.
     assert!(
@@ -183,7 +188,36 @@ async fn cloud_next_links_without_the_wiki_prefix() {
     harness.finish().await;
 }
 
+/// A listing that stops at an empty page carrying `next` before its end
+/// (as Cloud's search sometimes does) returns what it got and is counted as
+/// ended early; a whole listing, or one that silently stops, is not.
+async fn a_listing_that_ends_early_is_counted(flavor: Flavor) {
+    let mut dataset = Dataset::new().space(SimSpace::new("1", "SP", "Space"));
+    for i in 0..12 {
+        dataset = dataset.page(SimPage::new(format!("{}", 500 + i), "SP").labels([SINGLE]));
+    }
+    let harness = Harness::start(flavor, dataset).await;
+    assert_eq!(harness.adapter.labeled_content().await.unwrap().len(), 12);
+    assert_eq!(harness.adapter.listings_ended_early(), 0);
+    harness
+        .sim
+        .end_listings_early(Some((5, EarlyEnd::EmptyPageWithNext)));
+    assert_eq!(harness.adapter.labeled_content().await.unwrap().len(), 5);
+    assert_eq!(harness.adapter.listings_ended_early(), 1);
+    // A listing that just stops is indistinguishable from a short one.
+    harness
+        .sim
+        .end_listings_early(Some((7, EarlyEnd::Silently)));
+    assert_eq!(harness.adapter.labeled_content().await.unwrap().len(), 7);
+    assert_eq!(harness.adapter.listings_ended_early(), 1);
+    harness.sim.end_listings_early(None);
+    assert_eq!(harness.adapter.labeled_content().await.unwrap().len(), 12);
+    assert_eq!(harness.adapter.listings_ended_early(), 1);
+    harness.finish().await;
+}
+
 both_flavors!(
+    a_listing_that_ends_early_is_counted,
     an_empty_page_with_a_next_link_ends_the_list,
     content_deleted_mid_cycle_is_not_found
 );

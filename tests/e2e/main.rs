@@ -31,7 +31,9 @@ mod convergence;
 mod deletions;
 mod failures;
 mod faults;
+mod holds;
 mod inline_images;
+mod key_migration;
 mod kill;
 mod multi_cycle;
 

@@ -80,6 +80,9 @@ pub struct TestApp {
     env: HashMap<String, String>,
     /// The tenant file as JSON, written as YAML before every run.
     pub tenant_file: Value,
+    /// The tenant name, i.e. the tenant file's name before
+    /// `-tenant-config.yaml` ([`TENANT`] unless renamed).
+    name: String,
 }
 
 /// Starts the simulators (Confluence of `flavor` serving `dataset`, Unique
@@ -130,6 +133,7 @@ pub async fn spawn_app_with(
         dir,
         env,
         tenant_file,
+        name: TENANT.to_owned(),
     }
 }
 
@@ -160,7 +164,24 @@ impl TestApp {
     }
 
     pub fn config_path(&self) -> PathBuf {
-        self.dir.path().join(format!("{TENANT}-tenant-config.yaml"))
+        self.dir
+            .path()
+            .join(format!("{}-tenant-config.yaml", self.name))
+    }
+
+    /// Renames the tenant file, as an operator renaming a tenant would:
+    /// the next runs load it under the new tenant name.
+    pub fn rename_tenant(&mut self, name: &str) {
+        let old = self.config_path();
+        if old.exists() {
+            std::fs::remove_file(&old).expect("the old tenant file is removed");
+        }
+        self.name = name.to_owned();
+    }
+
+    /// The tenant's state directory root (`CONFLUENCE_CONNECTOR_STATE_DIR`).
+    pub fn state_root(&self) -> PathBuf {
+        self.dir.path().join("state")
     }
 
     fn write_config(&self) {

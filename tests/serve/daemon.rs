@@ -5,7 +5,7 @@ use std::time::Duration;
 use confluence_connector::{
     sim::{
         confluence::{Fault, Route},
-        unique::{Operation, UniqueFault},
+        unique::{Operation, SeedContent, SeedScope, UniqueFault},
     },
     telemetry::metrics::names,
 };
@@ -191,6 +191,15 @@ async fn metrics_parse_and_expose_every_name_with_seeded_and_bounded_series() {
     );
     assert_eq!(exposition.sum("cfc_sync_phase", &[ACME]), 1.0);
     assert_eq!(exposition.value("cfc_sync_pages_total", &[ACME]), Some(4.0));
+    // Ours: seeded at registration; the start-up cycle held nothing.
+    assert_eq!(exposition.value("cfc_deletions_held", &[ACME]), Some(0.0));
+    assert_eq!(
+        exposition
+            .types
+            .get("cfc_deletions_held")
+            .map(String::as_str),
+        Some("gauge")
+    );
     assert_eq!(
         exposition.value("cfc_sync_attachments_total", &[ACME]),
         Some(4.0)
@@ -299,6 +308,50 @@ async fn health_goes_down_with_unique_faults_and_recovers_when_they_stop() {
         .wait_for_health("healthy again", |status, _| status == 200)
         .await;
     assert_eq!(recovered["info"]["sync"]["status"], "up");
+    let (_, world) = stop(daemon).await;
+    world.stop().await;
+}
+
+/// Ours (§9.5): 30 stored items of space SP are gone from Confluence, more
+/// than a cycle deletes without confirmation. The start-up cycle holds
+/// them: `/health` shows them under the tenant and stays up (information,
+/// not a failure), the gauge says 30, and nothing was deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_deletions_show_in_health_and_metrics_without_failing() {
+    let world = World::new(Setup::default()).await;
+    world.unique.seed_scope(
+        SeedScope::new("scope-sp", "SP")
+            .parent(super::support::ROOT)
+            .external_id("confc:acme:space-1:SP"),
+    );
+    for i in 0..30 {
+        world.unique.seed_content(SeedContent::new(
+            format!("acme/space-1_SP/gone-{i}"),
+            "scope-sp",
+        ));
+    }
+    let daemon = world.start().await;
+    let body = daemon
+        .wait_for_health("the start-up cycle recorded", |_, body| {
+            body["details"]["sync"]["tenants"]["acme"]["total"].as_u64() >= Some(1)
+        })
+        .await;
+    assert_eq!(body["status"], "ok", "{body}");
+    assert_eq!(
+        body["info"]["sync"]["tenants"]["acme"],
+        json!({"failures": 0, "total": 1, "heldDeletions": 30})
+    );
+    let exposition = daemon.scrape().await;
+    assert_eq!(exposition.value("cfc_deletions_held", &[ACME]), Some(30.0));
+    let gone = daemon
+        .world
+        .unique
+        .snapshot()
+        .content_keys()
+        .into_iter()
+        .filter(|key| key.contains("/gone-"))
+        .count();
+    assert_eq!(gone, 30, "nothing deleted");
     let (_, world) = stop(daemon).await;
     world.stop().await;
 }

@@ -151,9 +151,12 @@ impl World {
                         &[AccessType::Manage, AccessType::Read, AccessType::Write],
                     ),
             );
-            world
-                .unique
-                .seed_scope(SeedScope::new("gone-space", "OLD").parent(GONE_ROOT));
+            // Marked for `gone`: a purge removes only its own scopes.
+            world.unique.seed_scope(
+                SeedScope::new("gone-space", "OLD")
+                    .parent(GONE_ROOT)
+                    .external_id("confc:gone:1:OLD"),
+            );
             // Deleted: the purge sends no Confluence traffic, so port 9 is
             // never contacted.
             world.write(

@@ -189,10 +189,33 @@ async fn prefix_listing_returns_the_first_page_and_counts_see_everything() {
 }
 
 #[tokio::test]
-async fn ids_owned_by_a_scope_are_listed_across_pages() {
+async fn content_owned_by_a_scope_is_listed_across_pages_and_counted() {
     let h = Harness::cluster_local().await;
     seed_space(&h);
-    let ids = h.kb.content_ids_in_scope("scope-sp").await.unwrap();
+    let found = h.kb.content_in_scope("scope-sp").await.unwrap();
+    assert!(
+        found
+            .iter()
+            .all(|content| content.owner_id.as_deref() == Some("scope-sp"))
+    );
+    let ids: Vec<&str> = found.iter().map(|content| content.id.as_str()).collect();
+    assert_eq!(h.kb.count_in_scope("scope-sp", None).await.unwrap(), 250);
+    let first_key = &found[0].key;
+    assert_eq!(
+        h.kb.count_in_scope("scope-sp", Some(first_key.clone()))
+            .await
+            .unwrap(),
+        found
+            .iter()
+            .filter(|c| c.key.starts_with(first_key.as_str()))
+            .count() as u64
+    );
+    assert_eq!(
+        h.kb.count_in_scope("scope-sp", Some("no-such-prefix/".to_owned()))
+            .await
+            .unwrap(),
+        0
+    );
     let state = h.sim.snapshot();
     let expected: Vec<&str> = state
         .contents

@@ -66,7 +66,7 @@ async fn retries_stop_after_three_and_surface_the_last_status() {
     let h = Harness::cluster_local().await;
     h.sim
         .fail_next(Operation::PaginatedContent, 10, UniqueFault::status(503));
-    let err = h.kb.content_ids_in_scope(ROOT).await.unwrap_err();
+    let err = h.kb.content_in_scope(ROOT).await.unwrap_err();
     assert_eq!(
         (err.kind(), err.status()),
         (ErrorKind::Transient, Some(503))

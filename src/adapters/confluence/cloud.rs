@@ -81,6 +81,7 @@ impl CloudAdapter {
         loop {
             let returned = page.results.len();
             let next = page.links.next.take();
+            self.common.note_page(returned, next.as_deref());
             for content in page.results {
                 out.push(map(content).map_err(|reason| missing_field(purpose, reason))?);
             }
@@ -125,6 +126,7 @@ impl CloudAdapter {
         loop {
             let returned = page.results.len();
             let next = page.links.next.take();
+            self.common.note_page(returned, next.as_deref());
             for attachment in page.results {
                 out.push(
                     attachment_v2(attachment).map_err(|reason| missing_field(purpose, reason))?,

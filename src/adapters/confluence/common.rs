@@ -3,7 +3,16 @@
 //! batched bodies with single-fetch fallback), written once over
 //! [`Flavor`].
 
-use std::{collections::HashSet, future::Future, pin::Pin, sync::Arc, time::Duration};
+use std::{
+    collections::HashSet,
+    future::Future,
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt as _};
@@ -43,6 +52,9 @@ pub(super) struct Common {
     pub(super) attachments_enabled: bool,
     pub(super) timeouts: Timeouts,
     pub(super) observations: Arc<ConfluenceObservations>,
+    /// Listings that stopped at an empty page carrying `next`
+    /// ([`ConfluenceSource::listings_ended_early`](crate::ports::ConfluenceSource::listings_ended_early)).
+    ended_early: Arc<AtomicU64>,
 }
 
 impl Common {
@@ -67,7 +79,20 @@ impl Common {
             attachments_enabled: settings.attachments_enabled,
             timeouts: settings.timeouts,
             observations,
+            ended_early: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// Called by a listing loop for each page it received: a page with no
+    /// results but a `next` link ends the listing early.
+    pub(super) fn note_page(&self, returned: usize, next: Option<&str>) {
+        if returned == 0 && next.is_some_and(|next| !next.is_empty()) {
+            self.ended_early.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub(super) fn listings_ended_early(&self) -> u64 {
+        self.ended_early.load(Ordering::Relaxed)
     }
 
     pub(super) fn discovery_expand(&self) -> String {

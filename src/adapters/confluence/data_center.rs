@@ -79,6 +79,7 @@ impl DataCenterAdapter {
         loop {
             let returned = page.results.len();
             let next = page.links.next.take();
+            self.common.note_page(returned, next.as_deref());
             for content in page.results {
                 out.push(map(content).map_err(|reason| missing_field(purpose, reason))?);
             }
@@ -111,6 +112,7 @@ impl DataCenterAdapter {
                 .get_json::<types::AttachmentArray>(&url, "get_content_attachments", purpose)
                 .await?;
             let returned = page.results.len();
+            self.common.note_page(returned, page.links.next.as_deref());
             for attachment in page.results {
                 out.push(
                     mapping::confluence_dc::attachment(attachment)

@@ -125,6 +125,13 @@ impl ConfluenceSource for ConfluenceAdapter {
         }
     }
 
+    fn listings_ended_early(&self) -> u64 {
+        match self {
+            ConfluenceAdapter::Cloud(cloud) => cloud.common().listings_ended_early(),
+            ConfluenceAdapter::DataCenter(dc) => dc.common().listings_ended_early(),
+        }
+    }
+
     async fn descendants(&self, root_ids: &[String]) -> Result<Vec<DiscoveredContent>, PortError> {
         match self {
             ConfluenceAdapter::Cloud(cloud) => common::descendants(cloud, root_ids).await,

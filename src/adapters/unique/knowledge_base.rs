@@ -23,9 +23,6 @@ use crate::{
         },
         paginated_content::{PaginatedContent, paginated_content},
         paginated_content_count::{PaginatedContentCount, paginated_content_count},
-        paginated_content_ids::{
-            PaginatedContent as PaginatedContentIds, paginated_content as paginated_content_ids,
-        },
         paginated_scope::{PaginatedScope, paginated_scope},
         update_scope::{UpdateScope, update_scope},
         user::{User, user},
@@ -428,34 +425,58 @@ impl KnowledgeBase for UniqueKnowledgeBase {
         })
     }
 
-    async fn content_ids_in_scope(&self, scope_id: &str) -> Result<Vec<String>, PortError> {
-        use paginated_content_ids::{ContentWhereInput, StringFilter, Variables};
-        let equals = |value: &str| StringFilter {
+    async fn content_in_scope(&self, scope_id: &str) -> Result<Vec<StoredContent>, PortError> {
+        all_pages(|skip| async move {
+            let filter = paginated_content::ContentWhereInput {
+                key: None,
+                owner_id: Some(paginated_content::StringFilter {
+                    equals: Some(scope_id.to_owned()),
+                    in_: None,
+                    starts_with: None,
+                }),
+                owner_type: Some(paginated_content::StringFilter {
+                    equals: Some("SCOPE".to_owned()),
+                    in_: None,
+                    starts_with: None,
+                }),
+            };
+            self.content_page(filter, skip).await
+        })
+        .await
+    }
+
+    async fn count_in_scope(
+        &self,
+        scope_id: &str,
+        key_prefix: Option<String>,
+    ) -> Result<u64, PortError> {
+        let equals = |value: &str| paginated_content_count::StringFilter {
             equals: Some(value.to_owned()),
             in_: None,
             starts_with: None,
         };
-        all_pages(|skip| async move {
-            let variables = Variables {
-                skip: skip as i64,
-                take: PAGE_SIZE as i64,
-                where_: Some(ContentWhereInput {
-                    key: None,
-                    owner_id: Some(equals(scope_id)),
-                    owner_type: Some(equals("SCOPE")),
+        let variables = paginated_content_count::Variables {
+            where_: Some(paginated_content_count::ContentWhereInput {
+                key: key_prefix.map(|prefix| paginated_content_count::StringFilter {
+                    equals: None,
+                    in_: None,
+                    starts_with: Some(prefix),
                 }),
-            };
-            let data = self
-                .ingestion::<PaginatedContentIds>(variables, Retry::Idempotent)
-                .await?;
-            Ok(data
-                .paginated_content
-                .nodes
-                .into_iter()
-                .map(|node| node.id)
-                .collect())
+                owner_id: Some(equals(scope_id)),
+                owner_type: Some(equals("SCOPE")),
+            }),
+        };
+        let total = self
+            .ingestion::<PaginatedContentCount>(variables, Retry::Idempotent)
+            .await?
+            .paginated_content
+            .total_count;
+        u64::try_from(total).map_err(|_| {
+            PortError::new(
+                ErrorKind::InvalidResponse,
+                format!("GraphQL PaginatedContentCount: negative totalCount {total}"),
+            )
         })
-        .await
     }
 
     async fn delete_content(&self, ids: &[String]) -> ContentDeletion {

@@ -24,6 +24,9 @@ pub struct SyncHistory {
     size: usize,
     threshold: f64,
     records: Mutex<BTreeMap<String, VecDeque<Record>>>,
+    /// Deletions each tenant's last successful cycle held (ours, §9.5):
+    /// information for operators, never a failure.
+    held: Mutex<BTreeMap<String, usize>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -38,12 +41,20 @@ impl SyncHistory {
             size: settings.sync_history_size.get() as usize,
             threshold: settings.tenant_failure_threshold,
             records: Mutex::new(BTreeMap::new()),
+            held: Mutex::new(BTreeMap::new()),
         }
     }
 
     /// Records the result of an active tenant's cycle that ran (not a skip,
-    /// not a purge), stamped with its completion time.
-    pub fn record(&self, tenant: &str, failure: bool) {
+    /// not a purge), stamped with its completion time, and, for a cycle
+    /// that reached its deletion step, how many deletions it held.
+    pub fn record(&self, tenant: &str, failure: bool, held: Option<usize>) {
+        if let Some(held) = held {
+            self.held
+                .lock()
+                .expect("not poisoned")
+                .insert(tenant.to_owned(), held);
+        }
         let mut records = self.records.lock().expect("not poisoned");
         let window = records.entry(tenant.to_owned()).or_default();
         window.push_back(Record {
@@ -66,6 +77,7 @@ impl SyncHistory {
                 json!({"status": "up", "message": "No sync records yet"}),
             );
         };
+        let held = self.held.lock().expect("not poisoned");
         let mut tenants = Map::new();
         let mut failing = Vec::new();
         for (tenant, window) in records.iter() {
@@ -74,10 +86,11 @@ impl SyncHistory {
             if total > 0 && failures as f64 / total as f64 > self.threshold {
                 failing.push(tenant.clone());
             }
-            tenants.insert(
-                tenant.clone(),
-                json!({"failures": failures, "total": total}),
-            );
+            let mut entry = json!({"failures": failures, "total": total});
+            if let Some(&held) = held.get(tenant).filter(|&&held| held > 0) {
+                entry["heldDeletions"] = json!(held);
+            }
+            tenants.insert(tenant.clone(), entry);
         }
         let up = failing.is_empty();
         let mut details = json!({
@@ -314,11 +327,11 @@ mod tests {
     #[test]
     fn a_tenant_fails_only_above_the_threshold_within_the_window() {
         let h = history(4, 0.5);
-        h.record("acme", true);
-        h.record("acme", false);
+        h.record("acme", true, None);
+        h.record("acme", false, Some(0));
         // 1 of 2 = 0.5 is not strictly greater than 0.5.
         assert!(h.check().0);
-        h.record("acme", true);
+        h.record("acme", true, None);
         let (up, body) = h.check();
         assert!(!up);
         assert_eq!(body["failingTenants"], json!(["acme"]));
@@ -326,11 +339,31 @@ mod tests {
         assert_eq!(body["tenants"]["acme"], json!({"failures": 2, "total": 3}));
         // Successes push the failures out of the four-record window.
         for _ in 0..3 {
-            h.record("acme", false);
+            h.record("acme", false, Some(0));
         }
         let (up, body) = h.check();
         assert!(up, "{body}");
         assert_eq!(body["tenants"]["acme"], json!({"failures": 1, "total": 4}));
         assert!(body.get("failingTenants").is_none());
+    }
+
+    #[test]
+    fn held_deletions_are_shown_but_never_fail_the_check() {
+        let h = history(4, 0.5);
+        h.record("acme", false, Some(40));
+        let (up, body) = h.check();
+        assert!(up, "{body}");
+        assert_eq!(
+            body["tenants"]["acme"],
+            json!({"failures": 0, "total": 1, "heldDeletions": 40})
+        );
+        // A failed cycle says nothing about the hold; the next success does.
+        h.record("acme", true, None);
+        let (up, body) = h.check();
+        assert!(up, "{body}");
+        assert_eq!(body["tenants"]["acme"]["heldDeletions"], json!(40));
+        h.record("acme", false, Some(0));
+        let (_, body) = h.check();
+        assert_eq!(body["tenants"]["acme"], json!({"failures": 1, "total": 3}));
     }
 }

@@ -93,6 +93,11 @@ pub fn record_cycle(metrics: &Metrics, report: &CycleReport) {
         }
     };
     metrics.cycle_finished(tenant, result, report.duration);
+    // A failed cycle may have stopped before its deletion step, so only a
+    // successful one says what is held now.
+    if report.result == CycleResult::Success {
+        metrics.deletions_held(tenant, report.held);
+    }
     metrics.file_diff_events(tenant, "new", report.new);
     metrics.file_diff_events(tenant, "updated", report.updated);
     metrics.file_diff_events(tenant, "moved", report.moved);

@@ -107,7 +107,7 @@ impl Scheduler {
                     {
                         error!(tenant = %name, "the cycle panicked; recorded as failure");
                         if tenant.kind == TenantKind::Active {
-                            scheduler.history().record(&name, true);
+                            scheduler.history().record(&name, true, None);
                         }
                         scheduler.metrics.phase(&name, "idle");
                     }
@@ -138,8 +138,8 @@ impl Scheduler {
                 record_cycle(&self.metrics, &report);
                 let _entered = span.enter();
                 match &report.result {
-                    CycleResult::Success => self.history().record(name, false),
-                    CycleResult::Failure(_) => self.history().record(name, true),
+                    CycleResult::Success => self.history().record(name, false, Some(report.held)),
+                    CycleResult::Failure(_) => self.history().record(name, true, None),
                     CycleResult::Skipped(reason) => {
                         warn!(tenant = %name, reason, "fire time skipped: the previous cycle is still running");
                     }

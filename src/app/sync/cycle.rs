@@ -6,6 +6,7 @@ use tracing::{Instrument, error, info, info_span, warn};
 
 use super::{
     CycleObserver, Phase, SyncCycle,
+    cleanup::SpaceView,
     report::{CycleReport, CycleResult, SkipReason, SpaceSummary},
 };
 use crate::{
@@ -14,14 +15,14 @@ use crate::{
         discovery::{self, AttachmentItem, Discovery, DiscoverySkip, PageItem, SpaceGroup},
         guards::{GuardInput, GuardVerdict},
         inline_images::{self, ImageIndex},
-        keys::{ItemKey, PartialKey, SpaceScopeId},
+        keys::{ItemKey, KeyFormat, PartialKey, SpaceScopeId},
         plan::{DiffAnswer, Ingest, SpacePlanner},
         repair::Journal,
         urls,
     },
     ports::{
         ConfluenceSource, KnowledgeBase, PortError,
-        knowledge_base::{FileDiff, FileDiffItem, FileDiffRequest},
+        knowledge_base::{FileDiff, FileDiffItem, FileDiffRequest, Scope},
     },
 };
 
@@ -123,7 +124,7 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
         // Before any write, self-grants included: one writer per tenant.
         let journal = self.journal.open(tenant)?;
         let root_path = self.initialize().await?;
-        let discovery = self.discover().await?;
+        let (discovery, listing_complete) = self.discover_checked().await?;
         report.discovered_pages = discovery.pages.len();
         report.discovered_attachments = discovery.attachments.len();
         record_discovery_skips(report, &discovery);
@@ -141,6 +142,7 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
                 new: space.diff.new.len(),
                 updated: space.diff.updated.len(),
                 deleted: space.diff.deleted.len(),
+                held: 0,
             });
         }
 
@@ -163,7 +165,7 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
         let versions = discovered_versions(&spaces, &journal.previous);
         // The lock stays held until the cycle ends: deletions and the
         // clean-up below are writes too.
-        let (committed, _lock) = journal.commit(|key| versions.get(key).copied());
+        let (committed, _lock) = journal.commit(|key| versions.get(key).copied(), listing_complete);
         if self.stopping() {
             return Err(CycleError::new(
                 "interrupted by shutdown after the items in flight; deletions and cleanup are left to the next cycle",
@@ -175,19 +177,43 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
             warn!(tenant = %tenant, error = %err, "could not compact the repair journal");
         }
 
-        self.delete_vanished(&spaces, report, observer).await;
-        observer.phase(tenant, Phase::CleaningUp);
-        self.clean_up_orphans(&discovery, report).await;
+        self.settle_deletions(
+            &space_views(&spaces),
+            &discovery,
+            listing_complete,
+            report,
+            observer,
+        )
+        .await?;
         info!(
             tenant = %tenant,
             discovered_pages = report.discovered_pages,
             new = report.new,
             updated = report.updated,
             deleted = report.deleted,
+            held = report.held,
             failed = report.failed(),
             "sync cycle finished"
         );
         Ok(())
+    }
+
+    /// [`discover`](Self::discover), and whether it saw every item it asked
+    /// for: no listing ended at an empty page that still pointed to a next
+    /// one, and nothing was cut by `maxItemsToScan` (ours, §9.3 step 7).
+    /// Deletions derived from an incomplete discovery are held (§9.5).
+    pub(super) async fn discover_checked(&self) -> Result<(Discovery, bool), CycleError> {
+        let ended_early_before = self.confluence.listings_ended_early();
+        let discovery = self.discover().await?;
+        let ended_early = self.confluence.listings_ended_early() != ended_early_before;
+        if ended_early {
+            warn!(
+                tenant = %self.tenant.name,
+                "a Confluence listing ended at an empty page that still pointed to a next page; deletions from this cycle are held"
+            );
+        }
+        let complete = !ended_early && discovery.cut_by_capacity == 0;
+        Ok((discovery, complete))
     }
 
     /// §9.3: labelled content, descendants of ingest-all roots, cuts.
@@ -230,6 +256,7 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
         images: &ImageIndex<'_>,
     ) -> Result<Vec<SpaceDiff<'a>>, CycleError> {
         let mut spaces = Vec::new();
+        let mut children = None;
         for group in discovery::group_by_space(discovery, self.tenant.inline_images) {
             let partial_key = PartialKey::new(
                 self.tenant.key_format,
@@ -246,6 +273,8 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
                     .file_diff(&request)
                     .await
                     .map_err(CycleError::step("file-diff"))?;
+                self.check_v1_ownership(&partial_key, &group.space.key, &mut children)
+                    .await?;
                 let submitted: Vec<String> =
                     request.items.iter().map(|item| item.key.clone()).collect();
                 self.check_guards(&partial_key, &submitted, &diff).await?;
@@ -307,6 +336,69 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
             source_name: tenant.base_url.clone(),
             items: pages.chain(attachments).collect(),
         }
+    }
+
+    /// Ours (§3.1, §8.1): v1 keys (`{spaceId}_{spaceKey}/…`) carry no
+    /// tenant name, so another tenant using them for a space with the same
+    /// id (another instance, or a deleted tenant of this one) writes the
+    /// very same keys, and this tenant's diff would update or delete that
+    /// tenant's content. Before anything is ingested or deleted, every item
+    /// under a v1 partial key must lie in this tenant's scope of the space
+    /// (the root's child named after the space key, where ingestion puts
+    /// it); otherwise the cycle refuses, naming the partial key.
+    /// `children` caches the root's children for the cycle. A no-op with
+    /// the current key format, whose keys start with the tenant name.
+    pub(super) async fn check_v1_ownership(
+        &self,
+        partial_key: &PartialKey,
+        space_key: &str,
+        children: &mut Option<Vec<Scope>>,
+    ) -> Result<(), CycleError> {
+        if self.tenant.key_format != KeyFormat::V1 {
+            return Ok(());
+        }
+        let kb = &self.knowledge_base;
+        let prefix = partial_key.key_prefix();
+        let total = kb
+            .count_with_key_prefix(&prefix)
+            .await
+            .map_err(CycleError::step(
+                "stored-content count for the v1 key check",
+            ))?;
+        if total == 0 {
+            return Ok(());
+        }
+        if children.is_none() {
+            *children = Some(
+                kb.child_scopes(&self.tenant.root_scope_id)
+                    .await
+                    .map_err(CycleError::step("listing space scopes"))?,
+            );
+        }
+        let scope = children
+            .iter()
+            .flatten()
+            .find(|scope| scope.name == space_key);
+        let ours = match scope {
+            Some(scope) => {
+                kb.count_in_scope(&scope.id, Some(prefix))
+                    .await
+                    .map_err(CycleError::step(
+                        "stored-content count for the v1 key check",
+                    ))?
+            }
+            None => 0,
+        };
+        if ours >= total {
+            return Ok(());
+        }
+        Err(CycleError::new(format!(
+            "{} of {total} item(s) under the v1 partial key `{partial_key}` lie outside this tenant's \
+             space scope {space_key}: another tenant with `useV1KeyFormat: enabled` writes the same keys \
+             for a space with this id; nothing was ingested or deleted; set `useV1KeyFormat: disabled` \
+             on one of the two tenants (docs/migration.md)",
+            total - ours
+        )))
     }
 
     /// Runs G1/G2 for one space; the count query is only sent when needed.
@@ -407,6 +499,32 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
         }
         Ok(by_key)
     }
+}
+
+/// What the deletion step needs of each diffed space.
+pub(super) fn space_views(spaces: &[SpaceDiff<'_>]) -> Vec<SpaceView> {
+    spaces
+        .iter()
+        .map(|space| SpaceView {
+            partial_key: space.partial_key.clone(),
+            space_id: space.group.space.id.clone(),
+            space_key: space.group.space.key.clone(),
+            deleted: space.diff.deleted.clone(),
+            submitted: space
+                .group
+                .pages
+                .iter()
+                .map(|page| ItemKey::page(&page.id).to_string())
+                .chain(
+                    space
+                        .group
+                        .attachments
+                        .iter()
+                        .map(|item| ItemKey::attachment(&item.page_id, &item.meta.id).to_string()),
+                )
+                .collect(),
+        })
+        .collect()
 }
 
 /// §9.6: the new and updated items of each space, plus the discovered

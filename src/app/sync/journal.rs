@@ -164,12 +164,15 @@ impl OpenJournal<'_> {
     pub(super) fn commit<'v>(
         self,
         discovered: impl Fn(&str) -> Option<&'v str>,
+        listing_complete: bool,
     ) -> (Result<Journal, CycleError>, JournalLock) {
         let lock = JournalLock { _held: self.lock };
         let result = match self.sink {
             Sink::Memory { store, records } => {
                 let current = records.into_inner().expect("not poisoned");
-                let next = self.previous.after_cycle(current, discovered);
+                let next = self
+                    .previous
+                    .after_cycle(current, discovered, listing_complete);
                 *store.lock().expect("not poisoned") = next.clone();
                 Ok(next)
             }
@@ -177,7 +180,14 @@ impl OpenJournal<'_> {
                 dir,
                 writer,
                 appended_from,
-            } => compact_file(&dir, writer, appended_from, &self.previous, discovered),
+            } => compact_file(
+                &dir,
+                writer,
+                appended_from,
+                &self.previous,
+                |key| discovered(key),
+                listing_complete,
+            ),
         };
         (result, lock)
     }
@@ -195,6 +205,7 @@ fn compact_file<'v>(
     appended_from: u64,
     previous: &Journal,
     discovered: impl Fn(&str) -> Option<&'v str>,
+    listing_complete: bool,
 ) -> Result<Journal, CycleError> {
     let path = dir.join(JOURNAL_FILE);
     let mut file = writer
@@ -205,7 +216,7 @@ fn compact_file<'v>(
     file.seek(SeekFrom::Start(appended_from))
         .map_err(|err| io_error("read", &path, &err))?;
     let (current, _) = read_records(file, &path)?;
-    let next = previous.after_cycle(current, discovered);
+    let next = previous.after_cycle(current, discovered, listing_complete);
     write_compacted(dir, &next)?;
     Ok(next)
 }
@@ -389,7 +400,7 @@ mod tests {
             key: "b".into(),
             version: "2026-05-01T10:00:00.000Z".into(),
         });
-        let next = journal.commit(discovered).0.unwrap();
+        let next = journal.commit(discovered, true).0.unwrap();
         assert_eq!(next.len(), 1);
         let text = fs::read_to_string(dir.path().join("tenant").join(JOURNAL_FILE)).unwrap();
         assert_eq!(
@@ -431,7 +442,7 @@ mod tests {
         );
         drop(first);
         // The lock outlives the commit, until the cycle drops it.
-        let (_, lock) = store.open("acme").unwrap().commit(discovered);
+        let (_, lock) = store.open("acme").unwrap().commit(discovered, true);
         assert!(store.open("acme").is_err());
         drop(lock);
         store.open("acme").unwrap();

@@ -6,6 +6,7 @@
 
 mod cleanup;
 mod cycle;
+mod holds;
 mod ingest;
 mod init;
 mod inline;
@@ -25,12 +26,13 @@ use std::{
 
 use serde_json::Value;
 
+pub use holds::HELD_DELETIONS_FILE;
 pub use plan::{PlanReport, SpacePlan};
 pub use purge::{PurgeOutcome, PurgeReport};
 pub use report::{CycleReport, CycleResult, ItemCounts, ItemResult, SkipReason, SpaceSummary};
 
 use crate::{
-    domain::{discovery::DiscoveryRules, keys::KeyFormat, model::InstanceType},
+    domain::{discovery::DiscoveryRules, holds::HoldPolicy, keys::KeyFormat, model::InstanceType},
     ports::{ConfluenceSource, KnowledgeBase},
     telemetry::DiagnosticsPolicy,
 };
@@ -106,6 +108,9 @@ pub struct TenantContext {
     pub base_url: String,
     pub root_scope_id: String,
     pub key_format: KeyFormat,
+    /// `ingestion.deletionHold` (ours, §9.5): bulk deletions wait for the
+    /// next cycle to confirm them.
+    pub deletion_hold: HoldPolicy,
     pub ingest_single_label: String,
     pub discovery: DiscoveryRules,
     /// `processing.concurrency`, at least 1.
@@ -135,6 +140,12 @@ pub struct SyncCycle<C, K> {
     /// Set at shutdown: running cycles finish the items in flight, start no
     /// new ones and skip deletions and cleanup (§9.1, ours).
     stopping: AtomicBool,
+    /// Deletions held for confirmation by the next cycle (ours, §9.5),
+    /// kept in the tenant's state directory.
+    holds: holds::HoldStore,
+    /// Whether old-key copies must be searched for (ours, §3.7), kept
+    /// there too.
+    layout: holds::LayoutStore,
 }
 
 /// Clears the re-entrancy flag when the cycle ends, however it ends.
@@ -151,6 +162,8 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
         let journal = journal::JournalStore::new(tenant.state_dir.clone());
         SyncCycle {
             journal,
+            holds: holds::HoldStore::new(tenant.state_dir.as_deref()),
+            layout: holds::LayoutStore::new(tenant.state_dir.as_deref()),
             tenant,
             confluence,
             knowledge_base,

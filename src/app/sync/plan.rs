@@ -2,16 +2,18 @@
 //! queries and the file-diff (a read on the Unique side) only: no self-grant,
 //! no claim, no scope or content mutation, no upload.
 
-use std::collections::HashSet;
-
 use serde::Serialize;
 
-use super::{SyncCycle, cycle::CycleError};
+use super::{
+    SyncCycle,
+    cleanup::{SpaceView, discovered_space_keys},
+    cycle::CycleError,
+};
 use crate::{
     domain::{
         discovery,
         guards::GuardVerdict,
-        keys::{ItemKey, PartialKey, SpaceScopeId, root_mark},
+        keys::{ItemKey, PartialKey, root_mark},
         ownership::{self, Ownership},
         plan::{DiffAnswer, SpacePlanner},
     },
@@ -35,6 +37,9 @@ pub struct SpacePlan {
     pub deleted: Vec<String>,
     /// `None` when the guards pass; else why the cycle would abort or warn.
     pub guard: Option<String>,
+    /// Relative keys of `deleted` the cycle would hold for confirmation by
+    /// the cycle after it instead of deleting them (ours, §9.5).
+    pub held: Vec<String>,
 }
 
 /// What a cycle of one tenant would do.
@@ -46,6 +51,17 @@ pub struct PlanReport {
     pub spaces: Vec<SpacePlan>,
     /// Space keys of child scopes orphan cleanup would remove.
     pub orphan_scopes: Vec<String>,
+    /// Space keys of `orphan_scopes` whose removal would be held.
+    pub held_orphan_scopes: Vec<String>,
+    /// Why deletions would be held; `None` when none would be.
+    pub hold_reason: Option<String>,
+    /// Deletions (content items, and space scopes by their items) held by
+    /// the last cycle, waiting for confirmation.
+    pub held_by_last_cycle: u64,
+    /// Full keys of copies under an old key format or tenant name that the
+    /// cycle would remove because their item is stored under its current
+    /// key (ours, §3.7).
+    pub old_key_copies: Vec<String>,
     /// Whether any guard would abort the cycle.
     pub would_abort: bool,
 }
@@ -92,10 +108,12 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
             }
         };
 
-        let discovery = self.discover().await?;
+        let (discovery, listing_complete) = self.discover_checked().await?;
         let journal = self.journal.read()?;
         let images = self.image_index(&discovery);
         let mut spaces = Vec::new();
+        let mut views = Vec::new();
+        let mut children = None;
         let mut would_abort = false;
         for group in discovery::group_by_space(&discovery, self.tenant.inline_images) {
             let partial_key = PartialKey::new(
@@ -109,7 +127,16 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
                 .file_diff(&request)
                 .await
                 .map_err(CycleError::step("file-diff"))?;
+            self.check_v1_ownership(&partial_key, &group.space.key, &mut children)
+                .await?;
             let submitted: Vec<String> = request.items.into_iter().map(|item| item.key).collect();
+            views.push(SpaceView {
+                partial_key: partial_key.clone(),
+                space_id: group.space.id.clone(),
+                space_key: group.space.key.clone(),
+                deleted: diff.deleted.clone(),
+                submitted: submitted.iter().cloned().collect(),
+            });
             let guard = match self.guard_verdict(&partial_key, &submitted, &diff).await? {
                 GuardVerdict::Pass => None,
                 GuardVerdict::FullReplacement => {
@@ -150,40 +177,47 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
                 repair,
                 deleted: diff.deleted,
                 guard,
+                held: Vec::new(),
             });
         }
 
-        let discovered: HashSet<&str> = discovery
-            .pages
-            .iter()
-            .map(|page| page.space.key.as_str())
-            .chain(
-                discovery
-                    .attachments
-                    .iter()
-                    .map(|item| item.space.key.as_str()),
-            )
-            .collect();
-        let mut orphan_scopes = Vec::new();
-        if !discovered.is_empty() {
-            for child in kb
-                .child_scopes(root_id)
-                .await
-                .map_err(CycleError::step("listing space scopes"))?
-            {
-                if let Some(space) = child.external_id.as_deref().and_then(SpaceScopeId::parse)
-                    && space.tenant == self.tenant.name
-                    && !discovered.contains(space.space_key.as_str())
-                {
-                    orphan_scopes.push(space.space_key);
-                }
-            }
+        let pending = self
+            .pending_deletions(&views, &discovered_space_keys(&discovery))
+            .await;
+        let decision = self.hold_decision(&pending, listing_complete).await;
+        for space in &mut spaces {
+            let prefix = format!("{}/", space.partial_key);
+            space.held = space
+                .deleted
+                .iter()
+                .filter(|rel| decision.hold.keys.contains(&format!("{prefix}{rel}")))
+                .cloned()
+                .collect();
         }
+        let orphan_scopes = pending
+            .orphans
+            .values()
+            .map(|orphan| orphan.space_key.clone())
+            .collect();
+        let held_orphan_scopes = decision
+            .hold
+            .scopes
+            .values()
+            .map(|scope| scope.space_key.clone())
+            .collect();
         Ok(PlanReport {
             tenant: self.tenant.name.clone(),
             ownership,
             spaces,
             orphan_scopes,
+            held_orphan_scopes,
+            hold_reason: decision.reason.map(|reason| reason.to_string()),
+            held_by_last_cycle: self.holds.load().items(),
+            old_key_copies: pending
+                .replaced
+                .iter()
+                .map(|content| content.key.clone())
+                .collect(),
             would_abort,
         })
     }

@@ -1,6 +1,13 @@
 //! The purge cycle of a tenant with `status: deleted` (PROTOCOL §9.12):
 //! delete every space scope below the root with its content, then clear the
 //! root's mark as the "done" marker. No Confluence traffic.
+//!
+//! Ours: only what carries this tenant's own marks is removed, so a purge
+//! can never take another tenant's content with it. A space scope must be
+//! marked `confc:{tenant}:…`, and within it only content under this
+//! tenant's own partial key is deleted; the scope itself is deleted only
+//! when nothing else is left in it. Everything left alone is logged and
+//! counted in the report.
 
 use std::time::{Duration, Instant};
 
@@ -8,7 +15,10 @@ use tracing::{error, info, warn};
 
 use super::SyncCycle;
 use crate::{
-    domain::ownership,
+    domain::{
+        keys::{PartialKey, SpaceScopeId},
+        ownership,
+    },
     ports::{ConfluenceSource, KnowledgeBase},
 };
 
@@ -45,6 +55,12 @@ pub struct PurgeReport {
     pub content_failures: usize,
     pub scopes_deleted: usize,
     pub scope_failures: usize,
+    /// Child scopes left alone: not marked for this tenant, or still
+    /// holding content that is not under this tenant's keys.
+    pub scopes_left: usize,
+    /// Content items left alone in this tenant's scopes because their key
+    /// is not under this tenant's partial key.
+    pub content_left: usize,
     pub duration: Duration,
 }
 
@@ -58,6 +74,8 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
             content_failures: 0,
             scopes_deleted: 0,
             scope_failures: 0,
+            scopes_left: 0,
+            content_left: 0,
             duration: Duration::ZERO,
         };
         let Some(_running) = self.try_start() else {
@@ -67,7 +85,7 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
         let started = Instant::now();
         report.outcome = self.purge_steps(&mut report).await;
         report.duration = started.elapsed();
-        info!(tenant = %self.tenant.name, outcome = report.outcome.as_str(), content_deleted = report.content_deleted, scopes_deleted = report.scopes_deleted, "tenant purge finished");
+        info!(tenant = %self.tenant.name, outcome = report.outcome.as_str(), content_deleted = report.content_deleted, scopes_deleted = report.scopes_deleted, scopes_left = report.scopes_left, content_left = report.content_left, "tenant purge finished");
         report
     }
 
@@ -102,24 +120,54 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
             }
         };
         let mut failures = 0;
+        let mut emptied = Vec::new();
         for child in &children {
-            match kb.content_ids_in_scope(&child.id).await {
-                Ok(ids) if ids.is_empty() => {}
-                Ok(ids) => {
-                    let deletion = kb.delete_content(&ids).await;
-                    let missing = ids.len() - deletion.confirmed.len().min(ids.len());
-                    report.content_deleted += deletion.confirmed.len();
-                    report.content_failures += missing;
-                    failures += missing;
-                }
+            let Some(space) = child
+                .external_id
+                .as_deref()
+                .and_then(SpaceScopeId::parse)
+                .filter(|space| space.tenant == tenant)
+            else {
+                warn!(tenant, scope_id = %child.id, mark = child.external_id.as_deref().unwrap_or(""), "purge: child scope not marked for this tenant; left alone");
+                report.scopes_left += 1;
+                continue;
+            };
+            let own_prefix = PartialKey::new(
+                self.tenant.key_format,
+                tenant,
+                &space.space_id,
+                &space.space_key,
+            )
+            .key_prefix();
+            let contents = match kb.content_in_scope(&child.id).await {
+                Ok(contents) => contents,
                 Err(err) => {
                     warn!(tenant, scope_id = %child.id, error = %err, "purge: listing content failed");
                     report.content_failures += 1;
                     failures += 1;
+                    continue;
                 }
+            };
+            let (own, foreign): (Vec<_>, Vec<_>) = contents
+                .into_iter()
+                .partition(|content| content.key.starts_with(&own_prefix));
+            if !own.is_empty() {
+                let ids: Vec<String> = own.into_iter().map(|content| content.id).collect();
+                let deletion = kb.delete_content(&ids).await;
+                let missing = ids.len() - deletion.confirmed.len().min(ids.len());
+                report.content_deleted += deletion.confirmed.len();
+                report.content_failures += missing;
+                failures += missing;
+            }
+            if foreign.is_empty() {
+                emptied.push(child);
+            } else {
+                warn!(tenant, scope_id = %child.id, left = foreign.len(), own_prefix = %own_prefix, "purge: content not under this tenant's keys left alone, and its scope with it");
+                report.content_left += foreign.len();
+                report.scopes_left += 1;
             }
         }
-        for child in &children {
+        for child in emptied {
             match kb.delete_scope(&child.id, true).await {
                 Ok(outcome) => {
                     report.scopes_deleted += outcome.deleted.len();

@@ -111,6 +111,8 @@ pub struct SpaceSummary {
     pub new: usize,
     pub updated: usize,
     pub deleted: usize,
+    /// Deletions of this space held for the next cycle (ours, §9.5).
+    pub held: usize,
 }
 
 /// Everything a cycle did.
@@ -137,6 +139,20 @@ pub struct CycleReport {
     pub orphan_scopes_removed: usize,
     pub orphan_scope_failures: usize,
     pub orphan_files_removed: usize,
+    /// Deletions held for confirmation by the next cycle (ours, §9.5):
+    /// content items, plus each held space scope counted by its items (at
+    /// least 1). Nothing of it was deleted.
+    pub held: usize,
+    /// Space keys of held space-scope removals.
+    pub held_scopes: Vec<String>,
+    /// Why deletions were held; `None` when nothing was.
+    pub hold_reason: Option<String>,
+    /// Copies under an old key format or tenant name removed because the
+    /// item is stored under its current key (ours, §3.7).
+    pub old_copies_removed: usize,
+    /// Old-key copies kept because their item is not stored under the
+    /// current key yet (its ingestion failed or was skipped).
+    pub old_copies_kept: usize,
     /// Per diffed space, in discovery order.
     pub spaces: Vec<SpaceSummary>,
     pub duration: Duration,
@@ -161,6 +177,11 @@ impl CycleReport {
             orphan_scopes_removed: 0,
             orphan_scope_failures: 0,
             orphan_files_removed: 0,
+            held: 0,
+            held_scopes: Vec::new(),
+            hold_reason: None,
+            old_copies_removed: 0,
+            old_copies_kept: 0,
             spaces: Vec::new(),
             duration: Duration::ZERO,
         }

@@ -38,6 +38,7 @@ pub(super) fn tenant() -> TenantContext {
         base_url: "https://tenant1.atlassian.net".into(),
         root_scope_id: "root-scope-id".into(),
         key_format: KeyFormat::Current,
+        deletion_hold: HoldPolicy::new(25),
         ingest_single_label: "ai-ingest".into(),
         discovery: DiscoveryRules {
             ingest_all_label: "ai-ingest-all".into(),
@@ -104,6 +105,7 @@ fn confluence_with(pages: Vec<DiscoveredContent>) -> MockConfluenceSource {
     confluence
         .expect_labeled_content()
         .returning(move || ready(Ok(pages.clone())));
+    confluence.expect_listings_ended_early().return_const(0u64);
     confluence
 }
 
@@ -170,6 +172,7 @@ async fn a_discovery_error_aborts_and_deletes_nothing() {
             "GET /wiki/rest/api/content/search",
         )))
     });
+    confluence.expect_listings_ended_early().return_const(0u64);
     let cycle = SyncCycle::new(tenant(), confluence, kb);
     let report = cycle.run(&NoObserver).await;
     assert!(
@@ -347,6 +350,45 @@ async fn deletions_resolve_keys_and_count_confirmed_ids() {
 }
 
 #[tokio::test]
+async fn a_hold_that_cannot_be_recorded_fails_the_cycle_before_any_deletion() {
+    // The state directory is writable (the repair journal opens), but the
+    // held set cannot be written: a directory stands where its file goes.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("held-deletions.json")).unwrap();
+    let mut tenant = tenant();
+    tenant.state_dir = Some(dir.path().to_owned());
+    let mut kb = initialized_kb(Some(MARK));
+    let gone: Vec<String> = (0..30).map(|i| format!("gone-{i}")).collect();
+    kb.expect_file_diff().returning(move |_| {
+        let gone: Vec<&str> = gone.iter().map(String::as_str).collect();
+        ready(Ok(diff(&[], &[], &gone)))
+    });
+    kb.expect_count_with_key_prefix()
+        .returning(|_| ready(Ok(31)));
+    kb.expect_child_scopes()
+        .returning(|_| ready(Ok(Vec::new())));
+    // No expectation for content_by_keys or delete_content: a deletion
+    // would panic.
+    let cycle = SyncCycle::new(
+        tenant,
+        confluence_with(vec![page("keeper", &["ai-ingest"])]),
+        kb,
+    );
+    let report = cycle.run(&NoObserver).await;
+    let CycleResult::Failure(message) = report.result else {
+        panic!("expected a failure, got {:?}", report.result);
+    };
+    assert!(
+        message.starts_with("could not record held deletions (")
+            && message.ends_with(
+                "); nothing was deleted this cycle: make the state directory writable (CONFLUENCE_CONNECTOR_STATE_DIR)"
+            ),
+        "{message}"
+    );
+    assert_eq!(report.deleted, 0);
+}
+
+#[tokio::test]
 async fn orphan_cleanup_is_skipped_when_nothing_was_discovered() {
     // No expectation for child_scopes: listing them would panic.
     let kb = initialized_kb(Some(MARK));
@@ -376,6 +418,13 @@ async fn orphan_space_scopes_of_this_tenant_are_removed_and_foreign_ones_kept() 
     kb.expect_count_with_key_prefix()
         .withf(|prefix| prefix == "tenant1/space-hr_HR/")
         .returning(|_| ready(Ok(1)));
+    // The live scope of SP holds only current keys: not listed.
+    kb.expect_count_with_key_prefix()
+        .withf(|prefix| prefix == "tenant1/space-1_SP/")
+        .returning(|_| ready(Ok(1)));
+    kb.expect_count_in_scope()
+        .withf(|id, prefix| (id == "scope-sp" || id == "scope-hr") && prefix.is_none())
+        .returning(|_, _| ready(Ok(1)));
     let mut listed = 0;
     kb.expect_content_with_key_prefix()
         .withf(|prefix| prefix == "tenant1/space-hr_HR/")
@@ -399,6 +448,10 @@ async fn orphan_space_scopes_of_this_tenant_are_removed_and_foreign_ones_kept() 
             error: None,
         })
     });
+    // After the prefix deletion the scope holds no old-key copies.
+    kb.expect_content_in_scope()
+        .withf(|id| id == "scope-hr")
+        .returning(|_| ready(Ok(Vec::new())));
     kb.expect_delete_scope()
         .withf(|id, recursive| id == "scope-hr" && !recursive)
         .times(1)
@@ -482,8 +535,15 @@ async fn purge_keeps_the_mark_when_a_folder_cannot_be_deleted() {
             external_id: Some("confc:tenant1:space-eng:ENG".into()),
         }]))
     });
-    kb.expect_content_ids_in_scope()
-        .returning(|_| ready(Ok(vec!["c1".into()])));
+    kb.expect_content_in_scope().returning(|_| {
+        ready(Ok(vec![StoredContent {
+            id: "c1".into(),
+            key: "tenant1/space-eng_ENG/p1".into(),
+            owner_id: Some("scope-eng".into()),
+            byte_size: None,
+            metadata: None,
+        }]))
+    });
     kb.expect_delete_content().returning(|ids| {
         ready(ContentDeletion {
             confirmed: ids.to_vec(),
@@ -497,6 +557,79 @@ async fn purge_keeps_the_mark_when_a_folder_cannot_be_deleted() {
     let report = cycle.purge().await;
     assert_eq!(report.outcome, PurgeOutcome::Failure { failures: 1 });
     assert_eq!(report.content_deleted, 1);
+}
+
+#[tokio::test]
+async fn purge_removes_only_what_carries_this_tenants_marks() {
+    let mut kb = MockKnowledgeBase::new();
+    kb.expect_scope_by_id()
+        .returning(|_| ready(Ok(Some(root(Some(MARK))))));
+    kb.expect_child_scopes().returning(|_| {
+        let child = |id: &str, mark: Option<&str>| Scope {
+            id: id.into(),
+            name: id.into(),
+            parent_id: Some("root-scope-id".into()),
+            external_id: mark.map(Into::into),
+        };
+        ready(Ok(vec![
+            child("scope-eng", Some("confc:tenant1:space-eng:ENG")),
+            child("scope-mixed", Some("confc:tenant1:space-hr:HR")),
+            child("scope-other", Some("confc:other:space-x:X")),
+            child("scope-unmarked", None),
+        ]))
+    });
+    let stored = |id: &str, key: &str| StoredContent {
+        id: id.into(),
+        key: key.into(),
+        owner_id: None,
+        byte_size: None,
+        metadata: None,
+    };
+    kb.expect_content_in_scope()
+        .withf(|id| id == "scope-eng")
+        .returning(move |_| ready(Ok(vec![stored("c-eng", "tenant1/space-eng_ENG/p1")])));
+    kb.expect_content_in_scope()
+        .withf(|id| id == "scope-mixed")
+        .returning(move |_| {
+            ready(Ok(vec![
+                stored("c-hr", "tenant1/space-hr_HR/p2"),
+                stored("c-foreign", "other/space-hr_HR/p2"),
+            ]))
+        });
+    kb.expect_delete_content()
+        .withf(|ids| ids == ["c-eng"] || ids == ["c-hr"])
+        .times(2)
+        .returning(|ids| {
+            ready(ContentDeletion {
+                confirmed: ids.to_vec(),
+                error: None,
+            })
+        });
+    kb.expect_delete_scope()
+        .withf(|id, recursive| id == "scope-eng" && *recursive)
+        .times(1)
+        .returning(|id, _| {
+            ready(Ok(DeleteFolderOutcome {
+                deleted: vec![id.to_owned()],
+                failed: Vec::new(),
+            }))
+        });
+    kb.expect_set_scope_external_id()
+        .withf(|id, mark| id == "root-scope-id" && mark.is_none())
+        .times(1)
+        .returning(|_, _| ready(Ok(root(None))));
+    let cycle = SyncCycle::new(tenant(), MockConfluenceSource::new(), kb);
+    let report = cycle.purge().await;
+    assert_eq!(report.outcome, PurgeOutcome::Success);
+    assert_eq!(
+        (
+            report.content_deleted,
+            report.scopes_deleted,
+            report.scopes_left,
+            report.content_left
+        ),
+        (2, 1, 3, 1)
+    );
 }
 
 #[tokio::test]

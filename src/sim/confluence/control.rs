@@ -125,6 +125,19 @@ pub enum EditTrigger {
     AnswerOn(Route),
 }
 
+/// How a discovery listing that ends early ends
+/// ([`SimHandle::end_listings_early`](super::SimHandle::end_listings_early)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EarlyEnd {
+    /// The page reaching the cut stops there and points to a next page,
+    /// which is empty and points further (as Cloud's search sometimes
+    /// answers mid-listing): the client can tell.
+    EmptyPageWithNext,
+    /// The page reaching the cut is the last one, without `next` (a lagging
+    /// index, a label query that matches less): the client cannot tell.
+    Silently,
+}
+
 /// What an injected fault does to a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {

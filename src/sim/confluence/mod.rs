@@ -42,8 +42,8 @@ use std::{net::SocketAddr, sync::Arc};
 
 pub use content::{AttachmentContent, BLOCK_SIZE};
 pub use control::{
-    EditTrigger, Fault, Flavor, PointsQuota, Quirk, RateLimit, Route, SimAuth, SimCounters,
-    SimSettings,
+    EarlyEnd, EditTrigger, Fault, Flavor, PointsQuota, Quirk, RateLimit, Route, SimAuth,
+    SimCounters, SimSettings,
 };
 pub use cql::{CqlError, Field, Query, parse as parse_cql};
 pub use dataset::{
@@ -178,6 +178,14 @@ impl SimHandle {
         } else {
             state.quirks.remove(&quirk);
         }
+    }
+
+    /// Makes discovery searches (those not expanding bodies) end early:
+    /// only the first `cutoff` matches are served, and the listing ends as
+    /// [`EarlyEnd`] says (PROTOCOL §9.3 step 7). `None` serves listings
+    /// whole.
+    pub fn end_listings_early(&self, cutoff: Option<(usize, EarlyEnd)>) {
+        self.shared.lock().listing_cutoff = cutoff;
     }
 
     /// Answers the next `count` requests to `route` with `fault`, before any

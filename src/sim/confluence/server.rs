@@ -27,7 +27,8 @@ use serde_json::{Value, json};
 
 use super::{
     control::{
-        Counters, EditTrigger, Fault, Flavor, Quirk, RateLimit, Route, RouteFaults, SimSettings,
+        Counters, EarlyEnd, EditTrigger, Fault, Flavor, Quirk, RateLimit, Route, RouteFaults,
+        SimSettings,
     },
     cql,
     dataset::{Dataset, SimAttachment, SimPage},
@@ -61,6 +62,9 @@ pub(super) struct SimState {
     tokens: HashMap<String, Instant>,
     pub(super) reject_tokens: bool,
     pub(super) revoke_tokens_at_api_request: Option<u64>,
+    /// Discovery searches serve only this many matches, then end as said
+    /// ([`SimHandle::end_listings_early`](super::SimHandle::end_listings_early)).
+    pub(super) listing_cutoff: Option<(usize, EarlyEnd)>,
     api_requests: u64,
     limiter: Option<DefaultDirectRateLimiter>,
     quota_window: Option<(Instant, u32)>,
@@ -89,6 +93,7 @@ impl SimState {
             tokens: HashMap::new(),
             reject_tokens: false,
             revoke_tokens_at_api_request: None,
+            listing_cutoff: None,
             api_requests: 0,
             limiter: None,
             quota_window: None,
@@ -537,7 +542,7 @@ fn search(state: &mut SimState, sim: &Shared, params: &SearchParams) -> Response
         _ => params.start.unwrap_or(0),
     };
     let max_limit = if expands_body { 50 } else { 200 };
-    let window = Window::new(
+    let mut window = Window::new(
         state,
         sim.settings.flavor,
         sim.settings.capped_page_size,
@@ -546,6 +551,10 @@ fn search(state: &mut SimState, sim: &Shared, params: &SearchParams) -> Response
         params.limit.unwrap_or(25),
         max_limit,
     );
+    // Body fetches search too; only discovery listings end early.
+    if let Some((cutoff, how)) = state.listing_cutoff.filter(|_| !expands_body) {
+        window.end_early_at(cutoff, how);
+    }
     let results: Vec<Value> = matches[window.range()]
         .iter()
         .map(|p| render_content(state, sim, p, &expand))
@@ -632,6 +641,24 @@ impl Window {
             limit,
             reported_start,
             next_start,
+        }
+    }
+
+    /// Serves nothing from `cutoff` on. The page reaching it stops there
+    /// and, with [`EarlyEnd::EmptyPageWithNext`], points at the next one,
+    /// which is empty and points further; with [`EarlyEnd::Silently`] it is
+    /// the last page.
+    fn end_early_at(&mut self, cutoff: usize, how: EarlyEnd) {
+        let onward = |start: usize| match how {
+            EarlyEnd::EmptyPageWithNext => Some(start),
+            EarlyEnd::Silently => None,
+        };
+        if self.start >= cutoff {
+            self.len = 0;
+            self.next_start = onward(self.start + self.limit);
+        } else if self.start + self.len >= cutoff {
+            self.len = cutoff - self.start;
+            self.next_start = onward(cutoff);
         }
     }
 

@@ -187,6 +187,7 @@ dropped the setting.
 {{- $ing := dict "ingestionMode" ($i.ingestionMode | default "flat") "scopeId" (tpl (toString $i.scopeId) $root) -}}
 {{- with $i.storeInternally -}}{{- $_ := set $ing "storeInternally" . -}}{{- end -}}
 {{- with $i.useV1KeyFormat -}}{{- $_ := set $ing "useV1KeyFormat" . -}}{{- end -}}
+{{- if not (kindIs "invalid" $i.deletionHold) -}}{{- $_ := set $ing "deletionHold" $i.deletionHold -}}{{- end -}}
 {{- with $i.attachments -}}
 {{- $att := dict "mode" (.mode | default "enabled") -}}
 {{- with .allowedMimeTypes -}}{{- $_ := set $att "allowedMimeTypes" . -}}{{- end -}}
