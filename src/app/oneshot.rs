@@ -27,8 +27,9 @@ use crate::{
 /// What one tenant's pass did.
 #[derive(Debug)]
 pub enum TenantOutcome {
-    /// An active tenant ran a sync cycle.
-    Synced(CycleReport),
+    /// An active tenant ran a sync cycle (boxed: a report is far larger than
+    /// the other variants).
+    Synced(Box<CycleReport>),
     /// A deleted tenant ran its purge.
     Purged(PurgeReport),
     /// The tenant's cycle could not even be built.
@@ -103,7 +104,7 @@ pub async fn sync_tenants(
             TenantStatus::Deleted => TenantOutcome::Purged(cycle.purge().await),
             // `inactive` tenants never reach the running list.
             TenantStatus::Active | TenantStatus::Inactive => {
-                TenantOutcome::Synced(cycle.run(&NoObserver).await)
+                TenantOutcome::Synced(Box::new(cycle.run(&NoObserver).await))
             }
         };
         outcomes.push(outcome);

@@ -224,7 +224,7 @@ impl TestApp {
             .await
             .remove(0)
         {
-            TenantOutcome::Synced(report) => report,
+            TenantOutcome::Synced(report) => *report,
             other => panic!("expected a sync cycle, got {other:?}"),
         }
     }
@@ -232,7 +232,7 @@ impl TestApp {
     /// One cycle of the (active) tenant.
     pub async fn cycle(&self) -> CycleReport {
         match self.sync().await {
-            TenantOutcome::Synced(report) => report,
+            TenantOutcome::Synced(report) => *report,
             other => panic!("expected a sync cycle, got {other:?}"),
         }
     }
