@@ -45,6 +45,27 @@ impl TenantOutcome {
             TenantOutcome::NotBuilt { .. } => true,
         }
     }
+
+    /// Items of a completed cycle that failed (exit status 3 when no tenant
+    /// failed outright, ours §2.4).
+    pub fn failed_items(&self) -> usize {
+        match self {
+            TenantOutcome::Synced(report) => report.failed(),
+            TenantOutcome::Purged(_) | TenantOutcome::NotBuilt { .. } => 0,
+        }
+    }
+}
+
+/// The exit status of `sync` for these outcomes (ours §2.4): 1 if any
+/// tenant failed, else 3 if any item failed, else 0.
+pub fn sync_exit_code(outcomes: &[TenantOutcome]) -> u8 {
+    if outcomes.iter().any(TenantOutcome::failed) {
+        exit::FAILURE
+    } else if outcomes.iter().any(|outcome| outcome.failed_items() > 0) {
+        exit::PARTIAL
+    } else {
+        exit::OK
+    }
 }
 
 /// `--tenant NAME` named no tenant that runs.
@@ -89,17 +110,16 @@ pub async fn sync_tenants(
 ) -> Vec<TenantOutcome> {
     let mut outcomes = Vec::with_capacity(tenants.len());
     for tenant in tenants {
-        let cycle =
-            match build_cycle_with(tenant, clients, &config.process, retries) {
-                Ok(cycle) => cycle,
-                Err(err) => {
-                    outcomes.push(TenantOutcome::NotBuilt {
-                        tenant: tenant.name.to_string(),
-                        error: err.to_string(),
-                    });
-                    continue;
-                }
-            };
+        let cycle = match build_cycle_with(tenant, clients, &config.process, retries) {
+            Ok(cycle) => cycle,
+            Err(err) => {
+                outcomes.push(TenantOutcome::NotBuilt {
+                    tenant: tenant.name.to_string(),
+                    error: err.to_string(),
+                });
+                continue;
+            }
+        };
         let outcome = match tenant.status {
             TenantStatus::Deleted => TenantOutcome::Purged(cycle.purge().await),
             // `inactive` tenants never reach the running list.
@@ -127,11 +147,10 @@ pub async fn plan_tenants(
             plans.push((name, Ok(None)));
             continue;
         }
-        let plan =
-            match build_cycle_with(tenant, clients, &config.process, retries) {
-                Ok(cycle) => cycle.plan().await.map(Some),
-                Err(err) => Err(err.to_string()),
-            };
+        let plan = match build_cycle_with(tenant, clients, &config.process, retries) {
+            Ok(cycle) => cycle.plan().await.map(Some),
+            Err(err) => Err(err.to_string()),
+        };
         plans.push((name, plan));
     }
     plans
@@ -157,12 +176,7 @@ pub fn sync(global: &GlobalArgs, args: &TenantArgs) -> ExitCode {
         Err(code) => return code,
     };
     let text: String = outcomes.iter().map(outcome_text).collect();
-    let code = if outcomes.iter().any(TenantOutcome::failed) {
-        exit::FAILURE
-    } else {
-        exit::OK
-    };
-    print_stdout(&text, code)
+    print_stdout(&text, sync_exit_code(&outcomes))
 }
 
 /// `confluence-connector plan [--tenant NAME] [--json]`.
@@ -275,6 +289,13 @@ pub fn outcome_text(outcome: &TenantOutcome) -> String {
                 report.pages.success, report.attachments.success
             );
             let _ = writeln!(out, "  failed         {}", report.failed());
+            // Keys only: they are identifiers, titles never appear (§11.4).
+            for key in &report.failed_items {
+                let _ = writeln!(out, "    failed item  {key}");
+            }
+            if report.failed() > 0 {
+                let _ = writeln!(out, "    (the next cycle retries failed items)");
+            }
             let _ = writeln!(
                 out,
                 "  deleted        {} ({} not confirmed)",

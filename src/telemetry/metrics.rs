@@ -45,6 +45,9 @@ pub mod names {
     pub const SYNC_ATTACHMENTS: &str = "cfc_sync_attachments_total";
     /// Ours: schedule ticks skipped because the tenant's cycle still ran (§9.1).
     pub const SYNC_SKIPPED: &str = "cfc_sync_skipped_total";
+    /// Ours: 1 while the tenant's cycle runs longer than
+    /// `SYNC_CYCLE_STUCK_AFTER_SECONDS`, else 0.
+    pub const SYNC_CYCLE_STUCK: &str = "cfc_sync_cycle_stuck";
     pub const UNIQUE_REQUESTS: &str = "confluence_connector_unique_api_requests_total";
     pub const UNIQUE_ERRORS: &str = "confluence_connector_unique_api_errors_total";
     pub const UNIQUE_REQUEST_DURATION: &str = "confluence_connector_unique_api_request_duration_ms";
@@ -57,7 +60,7 @@ pub mod names {
     pub const PROCESS_CPU_SECONDS: &str = "process_cpu_seconds_total";
 
     /// Every name above, for tests and documentation.
-    pub const ALL: [&str; 29] = [
+    pub const ALL: [&str; 30] = [
         SYNC_DURATION,
         SCAN_DURATION,
         ATTACHMENT_UPLOAD_DURATION,
@@ -78,6 +81,7 @@ pub mod names {
         SYNC_PAGES,
         SYNC_ATTACHMENTS,
         SYNC_SKIPPED,
+        SYNC_CYCLE_STUCK,
         UNIQUE_REQUESTS,
         UNIQUE_ERRORS,
         UNIQUE_REQUEST_DURATION,
@@ -145,6 +149,7 @@ pub struct Metrics {
     sync_pages: IntGaugeVec,
     sync_attachments: IntGaugeVec,
     sync_skipped: IntCounterVec,
+    sync_cycle_stuck: IntGaugeVec,
     unique_requests: IntCounterVec,
     unique_errors: IntCounterVec,
     unique_request_duration: HistogramVec,
@@ -361,6 +366,12 @@ impl Metrics {
                 "Schedule ticks skipped because the tenant's cycle was still running",
                 &["tenant"],
             ),
+            sync_cycle_stuck: gauge_vec(
+                &r,
+                SYNC_CYCLE_STUCK,
+                "1 while the tenant's cycle has run longer than SYNC_CYCLE_STUCK_AFTER_SECONDS",
+                &["tenant"],
+            ),
             unique_requests: counter(
                 &r,
                 UNIQUE_REQUESTS,
@@ -463,6 +474,7 @@ impl Metrics {
         self.confluence_local_throttle.with_label_values(&[tenant]);
         self.orphaned_files_cleaned.with_label_values(&[tenant]);
         self.sync_skipped.with_label_values(&[tenant]);
+        self.sync_cycle_stuck.with_label_values(&[tenant]).set(0);
         self.sync_pages.with_label_values(&[tenant]);
         self.sync_attachments.with_label_values(&[tenant]);
         self.phase(tenant, "idle");
@@ -562,6 +574,13 @@ impl Metrics {
 
     pub fn tick_skipped(&self, tenant: &str) {
         self.sync_skipped.with_label_values(&[tenant]).inc();
+    }
+
+    /// Whether the tenant's running cycle has passed the stuck bound.
+    pub fn cycle_stuck(&self, tenant: &str, stuck: bool) {
+        self.sync_cycle_stuck
+            .with_label_values(&[tenant])
+            .set(i64::from(stuck));
     }
 
     /// The end of a purge.

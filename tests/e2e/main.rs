@@ -28,6 +28,7 @@ mod attachments;
 mod cli;
 mod content_types;
 mod deletions;
+mod error_classes;
 mod failures;
 mod faults;
 mod inline_images;

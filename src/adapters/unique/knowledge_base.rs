@@ -9,6 +9,7 @@ use graphql_client::GraphQLQuery;
 use super::{
     UniqueKnowledgeBase, file_diff,
     graphql::{self, Endpoint, Retry},
+    settings::SLOW_CALL_TIMEOUT,
     upload,
 };
 use crate::{
@@ -60,10 +61,31 @@ impl UniqueKnowledgeBase {
         variables: Q::Variables,
         retry: Retry,
     ) -> Result<Q::ResponseData, PortError> {
+        self.ingestion_within::<Q>(variables, retry, self.transport.request_timeout)
+            .await
+    }
+
+    /// A deletion on the ingestion service, whose work grows with the data
+    /// ([`SLOW_CALL_TIMEOUT`]).
+    async fn slow_ingestion<Q: GraphQLQuery>(
+        &self,
+        variables: Q::Variables,
+    ) -> Result<Q::ResponseData, PortError> {
+        self.ingestion_within::<Q>(variables, Retry::Never, SLOW_CALL_TIMEOUT)
+            .await
+    }
+
+    async fn ingestion_within<Q: GraphQLQuery>(
+        &self,
+        variables: Q::Variables,
+        retry: Retry,
+        timeout: std::time::Duration,
+    ) -> Result<Q::ResponseData, PortError> {
         let endpoint = Endpoint {
             url: &self.endpoints.ingestion_graphql,
             limiter: &self.transport.limiters.ingestion_graphql,
             target: TARGET_INGESTION,
+            timeout,
         };
         graphql::execute::<Q>(&self.transport, endpoint, variables, retry).await
     }
@@ -139,6 +161,7 @@ impl KnowledgeBase for UniqueKnowledgeBase {
             url: &self.endpoints.scope_management_graphql,
             limiter: &self.transport.limiters.scope_management_graphql,
             target: TARGET_SCOPE_MANAGEMENT,
+            timeout: self.transport.request_timeout,
         };
         let data = graphql::execute::<User>(
             &self.transport,
@@ -298,7 +321,7 @@ impl KnowledgeBase for UniqueKnowledgeBase {
             recursive,
         };
         let result = self
-            .ingestion::<DeleteFolder>(variables, Retry::Never)
+            .slow_ingestion::<DeleteFolder>(variables)
             .await?
             .delete_folder;
         Ok(DeleteFolderOutcome {
@@ -352,7 +375,14 @@ impl KnowledgeBase for UniqueKnowledgeBase {
         body: UploadBody,
     ) -> Result<(), PortError> {
         let target = upload::upload_target(&registered.write_url, self.scoped_upload.as_deref())?;
-        upload::put(&self.upload_client, &target, mime_type, body).await
+        upload::put(
+            &self.upload_client,
+            &target,
+            mime_type,
+            body,
+            self.upload_stall,
+        )
+        .await
     }
 
     async fn finalize_content(
@@ -465,7 +495,7 @@ impl KnowledgeBase for UniqueKnowledgeBase {
                 content_ids: chunk.to_vec(),
             };
             match self
-                .ingestion::<ContentDeleteByContentIds>(variables, Retry::Never)
+                .slow_ingestion::<ContentDeleteByContentIds>(variables)
                 .await
             {
                 Ok(data) => outcome.confirmed.extend(

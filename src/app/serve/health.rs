@@ -56,16 +56,17 @@ impl SyncHistory {
     }
 
     /// The `sync` check: up unless a tenant's share of failures exceeds the
-    /// threshold (strictly).
-    fn check(&self) -> (bool, Json) {
+    /// threshold (strictly), or a tenant's cycle is `stuck` (ours: running
+    /// longer than the bound, with how long it has run).
+    fn check(&self, stuck: &[(String, Duration)], stuck_after: Duration) -> (bool, Json) {
         let records = self.records.lock().expect("not poisoned");
         let newest = records.values().flatten().map(|r| r.at).max();
-        let Some(newest) = newest else {
+        if newest.is_none() && stuck.is_empty() {
             return (
                 true,
                 json!({"status": "up", "message": "No sync records yet"}),
             );
-        };
+        }
         let mut tenants = Map::new();
         let mut failing = Vec::new();
         for (tenant, window) in records.iter() {
@@ -79,15 +80,31 @@ impl SyncHistory {
                 json!({"failures": failures, "total": total}),
             );
         }
+        for (tenant, running_for) in stuck {
+            if !failing.contains(tenant) {
+                failing.push(tenant.clone());
+            }
+            let entry = tenants
+                .entry(tenant.clone())
+                .or_insert_with(|| json!({"failures": 0, "total": 0}));
+            entry["stuck"] = json!(true);
+            entry["runningForSeconds"] = json!(running_for.as_secs());
+        }
         let up = failing.is_empty();
         let mut details = json!({
             "status": if up { "up" } else { "down" },
-            "lastSyncAt": newest.to_rfc3339_opts(SecondsFormat::Millis, true),
             "tenants": tenants,
         });
+        if let Some(newest) = newest {
+            details["lastSyncAt"] = json!(newest.to_rfc3339_opts(SecondsFormat::Millis, true));
+        }
         if !up {
             details["threshold"] = json!(self.threshold);
             details["failingTenants"] = json!(failing);
+        }
+        if !stuck.is_empty() {
+            details["stuckTenants"] = json!(stuck.iter().map(|(t, _)| t).collect::<Vec<_>>());
+            details["stuckAfterSeconds"] = json!(stuck_after.as_secs());
         }
         (up, details)
     }
@@ -143,6 +160,9 @@ pub struct Health {
     /// The proxied client: Confluence pings always go through the proxy (§2.2).
     pub confluence_client: reqwest::Client,
     pub timeout: Duration,
+    /// `SYNC_CYCLE_STUCK_AFTER_SECONDS`: an active tenant whose cycle has
+    /// run longer is down in the `sync` check until the cycle ends.
+    pub stuck_after: Duration,
 }
 
 /// The HTTP status and body of `/health`.
@@ -156,7 +176,7 @@ impl Health {
     /// Evaluates every check, concurrently.
     pub async fn evaluate(&self) -> HealthReport {
         let (sync, connectivity, unique) = tokio::join!(
-            async { self.history.check() },
+            async { self.history.check(&self.stuck(), self.stuck_after) },
             self.connectivity(),
             self.unique_api()
         );
@@ -185,6 +205,19 @@ impl Health {
                 "details": details,
             }),
         }
+    }
+
+    /// Active tenants whose running cycle has passed the stuck bound, with
+    /// how long it has run.
+    pub fn stuck(&self) -> Vec<(String, Duration)> {
+        self.targets
+            .iter()
+            .filter(|target| target.confluence.is_some())
+            .filter_map(|target| {
+                let running_for = target.cycle.running_for()?;
+                (running_for > self.stuck_after).then(|| (target.tenant.clone(), running_for))
+            })
+            .collect()
     }
 
     /// One unauthenticated GET per distinct URL; any HTTP answer means
@@ -304,9 +337,11 @@ mod tests {
         })
     }
 
+    const BOUND: Duration = Duration::from_secs(60);
+
     #[test]
     fn no_records_is_up_with_a_message() {
-        let (up, body) = history(5, 0.5).check();
+        let (up, body) = history(5, 0.5).check(&[], BOUND);
         assert!(up);
         assert_eq!(body["message"], "No sync records yet");
     }
@@ -317,9 +352,9 @@ mod tests {
         h.record("acme", true);
         h.record("acme", false);
         // 1 of 2 = 0.5 is not strictly greater than 0.5.
-        assert!(h.check().0);
+        assert!(h.check(&[], BOUND).0);
         h.record("acme", true);
-        let (up, body) = h.check();
+        let (up, body) = h.check(&[], BOUND);
         assert!(!up);
         assert_eq!(body["failingTenants"], json!(["acme"]));
         assert_eq!(body["threshold"], json!(0.5));
@@ -328,9 +363,34 @@ mod tests {
         for _ in 0..3 {
             h.record("acme", false);
         }
-        let (up, body) = h.check();
+        let (up, body) = h.check(&[], BOUND);
         assert!(up, "{body}");
         assert_eq!(body["tenants"]["acme"], json!({"failures": 1, "total": 4}));
         assert!(body.get("failingTenants").is_none());
+    }
+
+    #[test]
+    fn a_stuck_cycle_makes_its_tenant_down_until_it_ends() {
+        let h = history(5, 0.5);
+        let stuck = [("acme".to_owned(), Duration::from_secs(61))];
+        // Even before its first record.
+        let (up, body) = h.check(&stuck, BOUND);
+        assert!(!up, "{body}");
+        assert_eq!(body["failingTenants"], json!(["acme"]));
+        assert_eq!(body["stuckTenants"], json!(["acme"]));
+        assert_eq!(body["stuckAfterSeconds"], json!(60));
+        assert_eq!(
+            body["tenants"]["acme"],
+            json!({"failures": 0, "total": 0, "stuck": true, "runningForSeconds": 61})
+        );
+        h.record("acme", false);
+        h.record("other", false);
+        let (up, body) = h.check(&stuck, BOUND);
+        assert!(!up);
+        assert_eq!(body["failingTenants"], json!(["acme"]), "{body}");
+        assert_eq!(body["tenants"]["other"], json!({"failures": 0, "total": 1}));
+        let (up, body) = h.check(&[], BOUND);
+        assert!(up, "{body}");
+        assert!(body.get("stuckTenants").is_none());
     }
 }

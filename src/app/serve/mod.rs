@@ -195,10 +195,11 @@ impl Daemon {
                 TenantStatus::Inactive => continue,
             };
             let name = tenant.name.to_string();
-            let cycle = tenants::build_cycle(tenant, &clients, &config.process)
-                .map_err(|err| StartError::Tenant {
-                tenant: name.clone(),
-                message: err.to_string(),
+            let cycle = tenants::build_cycle(tenant, &clients, &config.process).map_err(|err| {
+                StartError::Tenant {
+                    tenant: name.clone(),
+                    message: err.to_string(),
+                }
             })?;
             let recorder = Arc::new(TenantRecorder {
                 tenant: name.clone(),
@@ -231,6 +232,7 @@ impl Daemon {
             targets,
             confluence_client: clients.proxied.clone(),
             timeout: config.process.health.connectivity_timeout,
+            stuck_after: config.process.limits.cycle_stuck_after,
         });
         let server = ServerThread::start(
             http_listener,

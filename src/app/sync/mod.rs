@@ -20,7 +20,7 @@ use std::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use serde_json::Value;
@@ -128,6 +128,9 @@ pub struct SyncCycle<C, K> {
     confluence: C,
     knowledge_base: K,
     running: AtomicBool,
+    /// When the cycle (or purge) now running started; `None` when idle.
+    /// For the stuck-cycle bound (`SYNC_CYCLE_STUCK_AFTER_SECONDS`).
+    running_since: Mutex<Option<Instant>>,
     /// Full keys of updates that failed after their registration. Unique
     /// stamps `updatedAt` at registration, so the next file-diff would no
     /// longer report such an item as updated although its new bytes never
@@ -141,11 +144,15 @@ pub struct SyncCycle<C, K> {
 }
 
 /// Clears the re-entrancy flag when the cycle ends, however it ends.
-struct RunningGuard<'a>(&'a AtomicBool);
+struct RunningGuard<'a> {
+    running: &'a AtomicBool,
+    since: &'a Mutex<Option<Instant>>,
+}
 
 impl Drop for RunningGuard<'_> {
     fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
+        *self.since.lock().expect("not poisoned") = None;
+        self.running.store(false, Ordering::Release);
     }
 }
 
@@ -156,6 +163,7 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
             confluence,
             knowledge_base,
             running: AtomicBool::new(false),
+            running_since: Mutex::new(None),
             failed_updates: Mutex::new(HashSet::new()),
             stopping: AtomicBool::new(false),
         }
@@ -213,8 +221,21 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
     fn try_start(&self) -> Option<RunningGuard<'_>> {
         self.running
             .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-            .ok()
-            .map(|_| RunningGuard(&self.running))
+            .ok()?;
+        *self.running_since.lock().expect("not poisoned") = Some(Instant::now());
+        Some(RunningGuard {
+            running: &self.running,
+            since: &self.running_since,
+        })
+    }
+
+    /// How long the cycle (or purge) now running has been running; `None`
+    /// when none is.
+    pub fn running_for(&self) -> Option<Duration> {
+        self.running_since
+            .lock()
+            .expect("not poisoned")
+            .map(|since| since.elapsed())
     }
 }
 

@@ -142,6 +142,9 @@ impl Shared {
                 if fault == Some(Fault::TruncatedJson) {
                     response = truncate(response).await;
                 }
+                if fault == Some(Fault::ResetMidBody) {
+                    response = reset_mid_body(response).await;
+                }
                 response.headers_mut().extend(extra_headers);
                 response
             }
@@ -580,6 +583,9 @@ impl Window {
         };
         if next_start.is_none() && state.quirk(Quirk::EmptyPageWithNext) {
             next_start = Some(total.max(start) + limit);
+        }
+        if next_start.is_none() && len > 0 && state.quirk(Quirk::PaginationCycle) {
+            next_start = Some(0);
         }
         // Past the end (an empty page): an empty range at the end.
         let start = start.min(total);
@@ -1151,6 +1157,28 @@ fn html_page() -> Response {
         "<!DOCTYPE html><html><head><title>Log in</title></head><body>Please log in</body></html>",
     )
         .into_response()
+}
+
+/// The answer's status and headers (its `Content-Length` included), the
+/// first half of its body, then a broken stream: the server drops the
+/// connection mid-body, as a reset or a crashed proxy does.
+async fn reset_mid_body(response: Response) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    let half = bytes.slice(..bytes.len() / 2);
+    let chunks = futures::stream::iter([
+        Ok(half),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "injected reset mid-body",
+        )),
+    ]);
+    Response::from_parts(parts, Body::from_stream(chunks))
 }
 
 async fn truncate(response: Response) -> Response {

@@ -39,6 +39,8 @@ pub(super) struct Shared {
     pub faults: Mutex<Faults>,
     pub tokens: Mutex<Tokens>,
     pub counters: Counters,
+    /// Set when the simulator shuts down: releases stalled requests.
+    pub stopping: tokio::sync::watch::Sender<bool>,
     ingestion: IngestionSchema,
     scope_management: ScopeManagementSchema,
 }
@@ -86,6 +88,7 @@ impl Shared {
             faults: Mutex::new(Faults::new(settings.seed)),
             tokens: Mutex::new(Tokens::default()),
             counters: Counters::default(),
+            stopping: tokio::sync::watch::Sender::new(false),
             ingestion: schema::ingestion_schema(),
             scope_management: schema::scope_management_schema(),
             settings,
@@ -202,6 +205,13 @@ async fn short_circuit(fault: Option<&UniqueFault>, shared: &Shared) -> Option<R
         UniqueFault::Delay(wait) => {
             tokio::time::sleep(*wait).await;
             None
+        }
+        UniqueFault::Stall => {
+            // Nothing more is read or sent until the simulator stops; the
+            // client's own timeouts are what ends the request.
+            let mut stopping = shared.stopping.subscribe();
+            let _ = stopping.wait_for(|stopping| *stopping).await;
+            Some(StatusCode::SERVICE_UNAVAILABLE.into_response())
         }
         UniqueFault::ErrorAfterData | UniqueFault::DiffIgnoresSubmission => None,
     }
