@@ -1171,13 +1171,25 @@ async fn reset_mid_body(response: Response) -> Response {
         .headers
         .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
     let half = bytes.slice(..bytes.len() / 2);
-    let chunks = futures::stream::iter([
-        Ok(half),
-        Err(std::io::Error::new(
-            std::io::ErrorKind::ConnectionReset,
-            "injected reset mid-body",
-        )),
-    ]);
+    // The break comes a moment after the first half, so the status line,
+    // headers and half the bytes are on the wire before the connection
+    // drops (an immediate error would drop them unsent, which a client
+    // sees as a connection error before any answer and simply retries).
+    let chunks = futures::stream::unfold(Some(half), |half| async move {
+        match half {
+            Some(half) => Some((Ok(half), None)),
+            None => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                Some((
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionReset,
+                        "injected reset mid-body",
+                    )),
+                    None,
+                ))
+            }
+        }
+    });
     Response::from_parts(parts, Body::from_stream(chunks))
 }
 
