@@ -234,7 +234,8 @@ impl KnowledgeBase for UniqueKnowledgeBase {
     }
 
     async fn child_scopes(&self, parent_id: &str) -> Result<Vec<Scope>, PortError> {
-        all_pages(|skip| {
+        let what = format!("GraphQL PaginatedScope (children of `{parent_id}`)");
+        all_pages(&what, |skip| {
             let filter = paginated_scope::ScopeWhereInput {
                 parent_id: Some(equals_scope(parent_id)),
                 ..no_scope_filter()
@@ -465,7 +466,8 @@ impl KnowledgeBase for UniqueKnowledgeBase {
             in_: None,
             starts_with: None,
         };
-        all_pages(|skip| async move {
+        let what = format!("GraphQL PaginatedContent (ids in scope `{scope_id}`)");
+        all_pages(&what, |skip| async move {
             let variables = Variables {
                 skip: skip as i64,
                 take: PAGE_SIZE as i64,
@@ -513,9 +515,16 @@ impl KnowledgeBase for UniqueKnowledgeBase {
     }
 }
 
+/// Most pages one "list until short page" walk may take: a million
+/// entries, far beyond any tenant; only a server that keeps answering full
+/// pages (ignoring `skip`) gets there, and the walk then fails instead of
+/// looping forever.
+const MAX_PAGES: usize = 10_000;
+
 /// "List until short page" (§7.2): `skip` grows by [`PAGE_SIZE`] while a
-/// page comes back full.
-async fn all_pages<T, F, Fut>(mut page: F) -> Result<Vec<T>, PortError>
+/// page comes back full, at most [`MAX_PAGES`] times. `what` names the
+/// listing in the error.
+async fn all_pages<T, F, Fut>(what: &str, mut page: F) -> Result<Vec<T>, PortError>
 where
     F: FnMut(usize) -> Fut,
     Fut: Future<Output = Result<Vec<T>, PortError>>,
@@ -523,6 +532,14 @@ where
     let mut all = Vec::new();
     let mut skip = 0;
     loop {
+        if skip >= MAX_PAGES * PAGE_SIZE {
+            return Err(PortError::new(
+                ErrorKind::InvalidResponse,
+                format!(
+                    "{what}: still full pages after {MAX_PAGES} pages (skip {skip}); the listing does not end"
+                ),
+            ));
+        }
         let nodes = page(skip).await?;
         let full = nodes.len() == PAGE_SIZE;
         all.extend(nodes);
@@ -600,5 +617,45 @@ fn non_empty(value: String, context: &str) -> Result<String, PortError> {
         Err(PortError::new(ErrorKind::InvalidResponse, context))
     } else {
         Ok(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_listing_of_full_pages_forever_fails_after_the_bound() {
+        let pages = AtomicUsize::new(0);
+        let err = all_pages("GraphQL PaginatedScope (children of `s`)", |_| {
+            pages.fetch_add(1, Ordering::Relaxed);
+            async { Ok(vec![(); PAGE_SIZE]) }
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(pages.load(Ordering::Relaxed), MAX_PAGES);
+        assert_eq!(err.kind(), ErrorKind::InvalidResponse);
+        assert!(
+            err.context().starts_with(
+                "GraphQL PaginatedScope (children of `s`): still full pages after 10000 pages"
+            ),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_short_page_ends_the_listing() {
+        let all = all_pages("x", |skip| async move {
+            Ok(if skip == 0 {
+                vec![1; PAGE_SIZE]
+            } else {
+                vec![2; 3]
+            })
+        })
+        .await
+        .unwrap();
+        assert_eq!(all.len(), PAGE_SIZE + 3);
     }
 }
