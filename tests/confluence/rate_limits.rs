@@ -196,7 +196,30 @@ async fn waits_for_retry_after_do_not_count_against_the_request_timeout(flavor: 
     harness.finish().await;
 }
 
+/// The wait for the tenant's own limiter is not part of a request's
+/// timeout either: at 60 requests a minute the burst is used up after 60,
+/// and the next ones wait about a second each for a token, far longer than
+/// their 300 ms timeout, and still succeed.
+async fn waits_for_the_limiter_do_not_count_against_the_request_timeout(flavor: Flavor) {
+    let harness = Harness::start_with(flavor, pages(1), Login::OAuth, |s| {
+        s.rate_limit_per_minute = NonZeroU32::new(60).unwrap();
+        s.timeouts.request = Duration::from_millis(300);
+    })
+    .await;
+    for _ in 0..62 {
+        harness
+            .adapter
+            .page_bodies(&["100".to_owned()])
+            .await
+            .expect("the request waits for its token instead of timing out");
+    }
+    assert!(harness.adapter.observations().snapshot().throttled_locally >= 2);
+    assert_eq!(harness.sim.counters().with_status(429), 0);
+    harness.finish().await;
+}
+
 both_flavors!(
+    waits_for_the_limiter_do_not_count_against_the_request_timeout,
     waits_for_retry_after_do_not_count_against_the_request_timeout,
     pacing_keeps_every_request_within_the_limit,
     server_throttling_is_waited_out_and_counted,
