@@ -78,7 +78,7 @@ pub fn build_cycle_with(
     // the proxy like Confluence traffic.
     let (api, upload) = match tenant.unique.auth {
         UniqueAuth::ClusterLocal { .. } => (&clients.direct, &clients.direct_upload),
-        UniqueAuth::External { .. } => (&clients.proxied, &clients.proxied_upload),
+        UniqueAuth::External { .. } => (&clients.proxied_unique, &clients.proxied_upload),
     };
     let knowledge_base = UniqueKnowledgeBase::new(
         unique_settings(tenant, retries.unique, process.limits.upload_stall),
