@@ -23,6 +23,7 @@ both_flavors!(
     a_pagination_cycle_ends_with_the_url_or_is_recomputed_away,
     a_download_reset_mid_body_fails_only_that_attachment,
     a_stalled_upload_fails_after_the_stall_timeout,
+    a_connection_reset_mid_upload_fails_only_that_item,
 );
 
 fn two_pages(flavor: Flavor) -> confluence_connector::sim::confluence::Dataset {
@@ -260,5 +261,48 @@ async fn a_stalled_upload_fails_after_the_stall_timeout(flavor: Flavor) {
     let expected = [sp(flavor, "p1"), sp(flavor, "p2")];
     let failed = missing(&app, &expected);
     assert_eq!(report.failed_items, [failed]);
+    app.finish().await;
+}
+
+/// The blob endpoint drops the connection after half of an attachment's
+/// bytes: that attachment fails (its registration is removed), the page is
+/// stored, and the next cycle stores the attachment with its exact bytes.
+async fn a_connection_reset_mid_upload_fails_only_that_item(flavor: Flavor) {
+    let attachment = SimAttachment::new("att1", "report.pdf", "application/pdf", 4096);
+    let data = dataset(flavor).page(
+        SimPage::new("p1", "SP")
+            .labels([SINGLE])
+            .body("<p>one</p>")
+            .attachment(attachment.clone()),
+    );
+    let app = spawn_app(flavor, data).await;
+    // Pages go first: the page's upload passes, the attachment's breaks.
+    app.unique.fail_next(
+        Operation::Upload,
+        1,
+        UniqueFault::Delay(std::time::Duration::ZERO),
+    );
+    app.unique
+        .fail_next(Operation::Upload, 1, UniqueFault::ResetMidUpload);
+    let report = app.successful_cycle().await;
+    assert_eq!(
+        (report.pages.success, report.attachments.failure),
+        (1, 1),
+        "{report:#?}"
+    );
+    assert_eq!(report.failed_items, [sp(flavor, "p1::att1")]);
+    assert_eq!(keys(&app.snapshot()), [sp(flavor, "p1")]);
+
+    let next = app.successful_cycle().await;
+    assert_eq!(next.attachments.success, 1);
+    let snapshot = app.snapshot();
+    assert_eq!(
+        stored(&snapshot, &sp(flavor, "p1::att1"))
+            .blob
+            .as_ref()
+            .unwrap()
+            .sha256,
+        attachment_sha256(&attachment)
+    );
     app.finish().await;
 }

@@ -302,7 +302,7 @@ async fn slow_diffs_and_deletions_are_tolerated_but_a_slow_upsert_fails() {
         h.sim.fail_next(operation, 1, slow.clone());
     }
     h.kb.file_diff(&diff_request()).await.unwrap();
-    let deletion = h.kb.delete_content(&[content_id.clone()]).await;
+    let deletion = h.kb.delete_content(std::slice::from_ref(&content_id)).await;
     assert!(deletion.error.is_none(), "{:?}", deletion.error);
     assert_eq!(deletion.confirmed, [content_id]);
     let outcome = h.kb.delete_scope("scope-sp", true).await.unwrap();

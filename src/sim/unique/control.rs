@@ -109,6 +109,10 @@ pub enum UniqueFault {
     /// and never answer, until the simulator shuts down. A receiver that
     /// hangs, for the client's stall and request timeouts.
     Stall,
+    /// Blob PUT only: read about half of the declared body, then drop the
+    /// connection without answering (a reset mid-upload); nothing is
+    /// stored. Other operations answer 503 at once.
+    ResetMidUpload,
     /// Answer `302 Found` pointing elsewhere; nothing is executed.
     Redirect,
     /// File-diff only: answer as if `fileList` had been empty, so every

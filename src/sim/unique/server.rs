@@ -213,6 +213,7 @@ async fn short_circuit(fault: Option<&UniqueFault>, shared: &Shared) -> Option<R
             let _ = stopping.wait_for(|stopping| *stopping).await;
             Some(StatusCode::SERVICE_UNAVAILABLE.into_response())
         }
+        UniqueFault::ResetMidUpload => Some(StatusCode::SERVICE_UNAVAILABLE.into_response()),
         UniqueFault::ErrorAfterData | UniqueFault::DiffIgnoresSubmission => None,
     }
 }
@@ -402,6 +403,26 @@ async fn scoped_upload(
     .await
 }
 
+/// Reads about half of the declared body, then drops the connection: the
+/// handler unwinds, which ends the connection's task without an answer.
+/// `resume_unwind` skips the panic hook, so nothing is printed.
+async fn reset_mid_upload(headers: &HeaderMap, body: Body) -> ! {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    let mut stream = body.into_data_stream();
+    let mut received = 0u64;
+    while received < declared / 2 {
+        match stream.next().await {
+            Some(Ok(chunk)) => received += chunk.len() as u64,
+            _ => break,
+        }
+    }
+    std::panic::resume_unwind(Box::new("injected reset mid-upload"))
+}
+
 /// Reads and discards a body, so an early refusal reaches a client that is
 /// still sending instead of a reset connection.
 async fn drain(body: Body) {
@@ -419,8 +440,11 @@ async fn receive_upload(
     body: Body,
 ) -> Response {
     shared.counters.call(Operation::Upload);
-    if let Some(answer) = short_circuit(shared.take_fault(Operation::Upload).as_ref(), shared).await
-    {
+    let fault = shared.take_fault(Operation::Upload);
+    if fault == Some(UniqueFault::ResetMidUpload) {
+        reset_mid_upload(headers, body).await;
+    }
+    if let Some(answer) = short_circuit(fault.as_ref(), shared).await {
         drain(body).await;
         return answer;
     }
