@@ -616,3 +616,31 @@ async fn a_cycle_running_past_the_stuck_bound_is_unhealthy_until_it_ends() {
     let (_, world) = stop(daemon).await;
     world.stop().await;
 }
+
+/// Ours (§9.8): a cycle in which every attempted write failed (here every
+/// blob PUT answers 404, as a misrouted upload path does) is recorded as a
+/// failure in the health window, so `/health` reports the tenant failing
+/// instead of green cycles over an empty knowledge base.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cycle_whose_every_write_failed_counts_as_failed_in_health() {
+    let world = World::new(Setup::default()).await;
+    world
+        .unique
+        .fail_randomly(Operation::Upload, Some((1.0, UniqueFault::status(404))));
+    let daemon = world.start().await;
+    let body = daemon
+        .wait_for_health("the failed cycle in the window", |status, body| {
+            status == 503 && body["error"]["sync"]["failingTenants"] == json!(["acme"])
+        })
+        .await;
+    assert_eq!(
+        body["error"]["sync"]["tenants"]["acme"],
+        json!({"failures": 1, "total": 1})
+    );
+    let exposition = daemon.scrape().await;
+    assert_eq!(cycles(&exposition, "failure"), 1.0);
+    assert_eq!(cycles(&exposition, "success"), 0.0);
+    let (_, world) = stop(daemon).await;
+    assert!(world.unique.snapshot().contents.is_empty());
+    world.stop().await;
+}
