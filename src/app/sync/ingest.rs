@@ -339,7 +339,9 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
 enum Failed {
     /// Confluence: the body or the attachment download.
     Source(PortError),
-    /// Unique: the blob upload or the finalize.
+    /// Unique: the blob upload (a download that breaks while it streams
+    /// into the upload surfaces here too, and fails the item alike) or the
+    /// finalize.
     KnowledgeBase(PortError),
 }
 
