@@ -537,6 +537,30 @@ fn an_invalid_log_level() {
 }
 
 #[test]
+fn invalid_work_limits() {
+    let tenants = Tenants::new();
+    tenants.acme(&[]);
+    let outcome = tenants.check_with(&[
+        ("UNIQUE_UPLOAD_STALL_TIMEOUT_SECONDS", "0"),
+        ("SYNC_CYCLE_STUCK_AFTER_SECONDS", "4h"),
+    ]);
+    outcome.assert_error(&[
+        "environment variable `UNIQUE_UPLOAD_STALL_TIMEOUT_SECONDS`: `0` is not valid",
+        "use a whole number of seconds, at least 1",
+    ]);
+    outcome.assert_error(&[
+        "environment variable `SYNC_CYCLE_STUCK_AFTER_SECONDS`: `4h` is not valid",
+        "such as `14400` (four hours)",
+    ]);
+    tenants
+        .check_with(&[
+            ("UNIQUE_UPLOAD_STALL_TIMEOUT_SECONDS", "300"),
+            ("SYNC_CYCLE_STUCK_AFTER_SECONDS", "7200"),
+        ])
+        .assert_valid();
+}
+
+#[test]
 fn every_error_of_a_file_is_reported_together() {
     let tenants = Tenants::new();
     tenants.acme(&[

@@ -67,6 +67,7 @@ async fn a_gibibyte_streams_to_the_blob_store_with_flat_memory() {
         rate_limit_per_minute: NonZeroU32::new(100).unwrap(),
         max_concurrent_calls: DEFAULT_MAX_CONCURRENT_CALLS,
         request_timeout: std::time::Duration::from_secs(30),
+        upload_stall: std::time::Duration::from_secs(120),
         retries: confluence_connector::adapters::unique::UniqueRetries::PRODUCTION,
     };
     let clients = HttpClients::loopback();

@@ -37,10 +37,12 @@ pub enum Command {
     /// then each tenant on its cron schedule.
     Serve,
     /// Run exactly one cycle for every tenant (or one) and exit.
+    #[command(after_help = SYNC_EXIT_CODES)]
     Sync(TenantArgs),
     /// Validate the environment and every tenant file; no network I/O.
     CheckConfig(OutputArgs),
     /// Dry run: discovery and file-diff only; prints what a cycle would do.
+    #[command(after_help = PLAN_EXIT_CODES)]
     Plan(PlanArgs),
     /// Run one sync against built-in simulators of Confluence and Unique.
     Demo(DemoArgs),
@@ -50,6 +52,22 @@ pub enum Command {
     /// OpenAPI document.
     Schemas(SchemasArgs),
 }
+
+/// Exit statuses of `sync`, for scheduled jobs (see `app::exit`).
+const SYNC_EXIT_CODES: &str = "\
+Exit status:
+  0  every discovered item is in sync, or was skipped for a reason the summary states
+  1  a tenant's cycle failed (including a cycle in which every attempted write failed)
+  2  configuration error, or --tenant names no tenant that runs
+  3  the cycles completed but some items failed; the summary names them and the
+     next cycle retries them (like rsync's partial-transfer status: retry later)";
+
+/// Exit statuses of `plan`.
+const PLAN_EXIT_CODES: &str = "\
+Exit status:
+  0  a plan was produced for every tenant (even if a deletion guard would abort)
+  1  a tenant could not be planned (network or authentication error)
+  2  configuration error, or --tenant names no tenant that runs";
 
 #[derive(Debug, Args)]
 pub struct TenantArgs {
@@ -192,6 +210,20 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sync_help_documents_every_exit_status() {
+        let help = Cli::command()
+            .find_subcommand_mut("sync")
+            .expect("sync subcommand")
+            .render_help()
+            .to_string();
+        for status in ["0  ", "1  ", "2  ", "3  "] {
+            assert!(help.contains(status), "{status:?} missing from:\n{help}");
+        }
+        assert!(help.contains("every attempted write failed"), "{help}");
+        assert!(help.contains("next cycle retries them"), "{help}");
     }
 
     #[test]

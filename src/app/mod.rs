@@ -29,6 +29,10 @@ pub mod exit {
     pub const FAILURE: u8 = 1;
     /// Configuration error, unknown tenant, or bad arguments.
     pub const CONFIG: u8 = 2;
+    /// `sync` (ours): every cycle completed but some items failed; the
+    /// summary names them and the next cycle retries them (rsync's
+    /// "partial transfer" convention: retry later, nothing is broken).
+    pub const PARTIAL: u8 = 3;
 }
 
 /// Runs the parsed command line and returns the process exit code.

@@ -46,6 +46,27 @@ impl TenantOutcome {
             TenantOutcome::NotBuilt { .. } => true,
         }
     }
+
+    /// Items of a completed cycle that failed (exit status 3 when no tenant
+    /// failed outright, ours §2.4).
+    pub fn failed_items(&self) -> usize {
+        match self {
+            TenantOutcome::Synced(report) => report.failed(),
+            TenantOutcome::Purged(_) | TenantOutcome::NotBuilt { .. } => 0,
+        }
+    }
+}
+
+/// The exit status of `sync` for these outcomes (ours §2.4): 1 if any
+/// tenant failed, else 3 if any item failed, else 0.
+pub fn sync_exit_code(outcomes: &[TenantOutcome]) -> u8 {
+    if outcomes.iter().any(TenantOutcome::failed) {
+        exit::FAILURE
+    } else if outcomes.iter().any(|outcome| outcome.failed_items() > 0) {
+        exit::PARTIAL
+    } else {
+        exit::OK
+    }
 }
 
 /// `--tenant NAME` named no tenant that runs.
@@ -156,12 +177,7 @@ pub fn sync(global: &GlobalArgs, args: &TenantArgs) -> ExitCode {
         Err(code) => return code,
     };
     let text: String = outcomes.iter().map(outcome_text).collect();
-    let code = if outcomes.iter().any(TenantOutcome::failed) {
-        exit::FAILURE
-    } else {
-        exit::OK
-    };
-    print_stdout(&text, code)
+    print_stdout(&text, sync_exit_code(&outcomes))
 }
 
 /// `confluence-connector plan [--tenant NAME] [--json]`.
@@ -274,6 +290,13 @@ pub fn outcome_text(outcome: &TenantOutcome) -> String {
                 report.pages.success, report.attachments.success
             );
             let _ = writeln!(out, "  failed         {}", report.failed());
+            // Keys only: they are identifiers, titles never appear (§11.4).
+            for key in &report.failed_items {
+                let _ = writeln!(out, "    failed item  {key}");
+            }
+            if report.failed() > 0 {
+                let _ = writeln!(out, "    (the next cycle retries failed items)");
+            }
             let _ = writeln!(
                 out,
                 "  deleted        {} ({} not confirmed)",

@@ -81,10 +81,10 @@ pub fn build_cycle_with(
     // the proxy like Confluence traffic.
     let (api, upload) = match tenant.unique.auth {
         UniqueAuth::ClusterLocal { .. } => (&clients.direct, &clients.direct_upload),
-        UniqueAuth::External { .. } => (&clients.proxied, &clients.proxied_upload),
+        UniqueAuth::External { .. } => (&clients.proxied_unique, &clients.proxied_upload),
     };
     let knowledge_base = UniqueKnowledgeBase::new(
-        unique_settings(tenant, retries.unique),
+        unique_settings(tenant, retries.unique, process.limits.upload_stall),
         api.clone(),
         upload.clone(),
     )?;
@@ -220,7 +220,11 @@ fn confluence_settings(tenant: &TenantConfig) -> ConfluenceSettings {
     )
 }
 
-fn unique_settings(tenant: &TenantConfig, retries: UniqueRetries) -> UniqueSettings {
+fn unique_settings(
+    tenant: &TenantConfig,
+    retries: UniqueRetries,
+    upload_stall: std::time::Duration,
+) -> UniqueSettings {
     let unique = &tenant.unique;
     let auth = match &unique.auth {
         UniqueAuth::ClusterLocal {
@@ -250,6 +254,7 @@ fn unique_settings(tenant: &TenantConfig, retries: UniqueRetries) -> UniqueSetti
                 .unwrap_or(DEFAULT_MAX_CONCURRENT_CALLS),
         ),
         request_timeout: HEADERS_TIMEOUT,
+        upload_stall,
         retries,
     }
 }

@@ -24,6 +24,8 @@ const TENANT_CONFIG_PATH_PATTERN: &str = "TENANT_CONFIG_PATH_PATTERN";
 const LOG_LEVEL: &str = "LOG_LEVEL";
 const NODE_ENV: &str = "NODE_ENV";
 const STATE_DIR: &str = "CONFLUENCE_CONNECTOR_STATE_DIR";
+const UPLOAD_STALL_TIMEOUT: &str = "UNIQUE_UPLOAD_STALL_TIMEOUT_SECONDS";
+const CYCLE_STUCK_AFTER: &str = "SYNC_CYCLE_STUCK_AFTER_SECONDS";
 
 /// CLI values that take precedence over their environment variables.
 #[derive(Debug, Clone, Default)]
@@ -60,6 +62,31 @@ pub struct ProcessConfig {
     /// `$TMPDIR/confluence-connector` (`/tmp/confluence-connector`), which
     /// the Helm chart backs with an `emptyDir` (a PVC optionally).
     pub state_dir: PathBuf,
+    pub limits: WorkLimits,
+}
+
+/// Time limits of long-running work (ours): what a stalled upload or a
+/// stuck cycle may cost before it is reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkLimits {
+    /// `UNIQUE_UPLOAD_STALL_TIMEOUT_SECONDS` (default 120): a blob upload
+    /// during which no byte moves for this long (the receiver stopped
+    /// reading, or never answers once everything was sent) fails.
+    pub upload_stall: Duration,
+    /// `SYNC_CYCLE_STUCK_AFTER_SECONDS` (default 14400, four hours): a cycle
+    /// still running after this long is reported stuck (a warning, the
+    /// `cfc_sync_cycle_stuck` gauge, and `/health` down for the tenant)
+    /// until it ends.
+    pub cycle_stuck_after: Duration,
+}
+
+impl Default for WorkLimits {
+    fn default() -> Self {
+        WorkLimits {
+            upload_stall: Duration::from_secs(120),
+            cycle_stuck_after: Duration::from_secs(4 * 3600),
+        }
+    }
 }
 
 impl ProcessConfig {
@@ -421,6 +448,7 @@ impl Env<'_> {
         let ssl_cert_file = self.get("SSL_CERT_FILE").map(PathBuf::from);
         let metrics = self.metrics();
         let state_dir = self.state_dir();
+        let limits = self.limits();
 
         let build = || {
             Some(ProcessConfig {
@@ -436,6 +464,7 @@ impl Env<'_> {
                 ssl_cert_file,
                 metrics: metrics?,
                 state_dir: state_dir?,
+                limits: limits?,
             })
         };
         match build() {
@@ -464,6 +493,27 @@ impl Env<'_> {
                     .join("confluence-connector"),
             ),
         }
+    }
+
+    fn limits(&mut self) -> Option<WorkLimits> {
+        let defaults = WorkLimits::default();
+        let seconds = |t: &str| t.parse::<u64>().ok().filter(|&s| s > 0);
+        let upload_stall = self.parsed(
+            UPLOAD_STALL_TIMEOUT,
+            defaults.upload_stall.as_secs(),
+            seconds,
+            "use a whole number of seconds, at least 1, such as `120`",
+        );
+        let cycle_stuck_after = self.parsed(
+            CYCLE_STUCK_AFTER,
+            defaults.cycle_stuck_after.as_secs(),
+            seconds,
+            "use a whole number of seconds, at least 1, such as `14400` (four hours)",
+        );
+        Some(WorkLimits {
+            upload_stall: Duration::from_secs(upload_stall?),
+            cycle_stuck_after: Duration::from_secs(cycle_stuck_after?),
+        })
     }
 
     fn log_level(&mut self, overrides: &Overrides) -> Option<LogLevel> {
@@ -683,6 +733,13 @@ mod tests {
         assert_eq!(config.extra_ca_certs, None);
         assert_eq!(config.ssl_cert_file, None);
         assert_eq!(
+            config.limits,
+            WorkLimits {
+                upload_stall: Duration::from_secs(120),
+                cycle_stuck_after: Duration::from_secs(14400),
+            }
+        );
+        assert_eq!(
             config.metrics,
             MetricsSettings {
                 exporter: MetricsExporter::Otlp,
@@ -731,8 +788,12 @@ mod tests {
             ("OTEL_EXPORTER_PROMETHEUS_PORT", "51350"),
             ("MAX_HEAP_MB", "not even a number"),
             ("SOMETHING_ELSE", "ignored"),
+            ("UNIQUE_UPLOAD_STALL_TIMEOUT_SECONDS", "30"),
+            ("SYNC_CYCLE_STUCK_AFTER_SECONDS", "7200"),
         ])
         .unwrap();
+        assert_eq!(config.limits.upload_stall, Duration::from_secs(30));
+        assert_eq!(config.limits.cycle_stuck_after, Duration::from_secs(7200));
         assert_eq!(config.port, 8080);
         assert_eq!(config.node_env, NodeEnv::Development);
         assert_eq!(config.log_level, LogLevel::Debug);
@@ -758,6 +819,26 @@ mod tests {
         assert_eq!(config.metrics.exporter, MetricsExporter::Prometheus);
         assert_eq!(config.metrics.prometheus_host, "0.0.0.0");
         assert_eq!(config.metrics.prometheus_port, 51350);
+    }
+
+    #[test]
+    fn work_limits_must_be_positive_whole_seconds() {
+        for value in ["0", "-5", "1.5", "two minutes"] {
+            let errors = invalid(&[PATTERN, ("UNIQUE_UPLOAD_STALL_TIMEOUT_SECONDS", value)]);
+            assert_eq!(
+                errors,
+                [format!(
+                    "environment variable `UNIQUE_UPLOAD_STALL_TIMEOUT_SECONDS`: `{value}` is not valid; \
+                     use a whole number of seconds, at least 1, such as `120`"
+                )]
+            );
+        }
+        let errors = invalid(&[PATTERN, ("SYNC_CYCLE_STUCK_AFTER_SECONDS", "0")]);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with("environment variable `SYNC_CYCLE_STUCK_AFTER_SECONDS`: `0` is not valid; use a whole number of seconds"),
+            "{errors:?}"
+        );
     }
 
     #[test]

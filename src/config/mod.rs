@@ -24,7 +24,7 @@ pub mod validated;
 
 pub use env::{
     HealthSettings, MetricsExporter, MetricsSettings, NoProxy, NodeEnv, Overrides, ProcessConfig,
-    Proxy, ProxyAuth, ProxyProtocol, ProxySettings, log_settings,
+    Proxy, ProxyAuth, ProxyProtocol, ProxySettings, WorkLimits, log_settings,
 };
 pub use error::{ConfigError, ConfigErrors, ConfigWarning, Setting};
 pub use validated::{

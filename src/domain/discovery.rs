@@ -36,6 +36,9 @@ pub struct AttachmentItem {
 pub enum DiscoverySkip {
     /// database, whiteboard, embed, folder, or a type we do not know.
     ContentType { id: String, content_type: String },
+    /// Deleted while discovery listed it (its attachment listing answered
+    /// 404/410): neither the page nor its attachments are tracked.
+    Vanished { id: String },
     Attachment {
         page_id: String,
         attachment_id: String,
@@ -96,6 +99,12 @@ pub fn select(
     let mut accepted = Vec::new();
     for content in labeled.into_iter().chain(descendants) {
         if !seen.insert(content.id.clone()) {
+            continue;
+        }
+        if content.vanished {
+            discovery
+                .skipped
+                .push(DiscoverySkip::Vanished { id: content.id });
             continue;
         }
         if !content.content_type.is_ingested() {
@@ -234,6 +243,7 @@ mod tests {
             web_ui: format!("/pages/{id}"),
             labels: labels.iter().map(|l| l.to_string()).collect(),
             attachments: Vec::new(),
+            vanished: false,
         }
     }
 
@@ -291,6 +301,25 @@ mod tests {
         assert_eq!(ids, ["root", "child"]);
         assert_eq!(discovery.pages[0].title, "from C1");
         assert_eq!(discovery.skipped.len(), 3);
+    }
+
+    #[test]
+    fn a_page_that_vanished_during_discovery_is_skipped_with_its_attachments() {
+        let mut gone = content("gone", "page", "SP", &["ai-ingest"]);
+        gone.attachments = vec![attachment("att1", "application/pdf", 10, None)];
+        gone.vanished = true;
+        let labeled = vec![content("p1", "page", "SP", &["ai-ingest"]), gone];
+        // A descendant listing of the same id cannot bring it back.
+        let descendants = vec![content("gone", "page", "SP", &[])];
+        let discovery = select(labeled, descendants, &rules(Some(10)));
+        let ids: Vec<_> = discovery.pages.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids, ["p1"]);
+        assert!(discovery.attachments.is_empty());
+        assert_eq!(
+            discovery.skipped,
+            [DiscoverySkip::Vanished { id: "gone".into() }]
+        );
+        assert_eq!(discovery.cut_by_capacity, 0, "it takes no capacity");
     }
 
     #[test]

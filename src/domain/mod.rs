@@ -3,6 +3,7 @@
 //! deterministic and unit/property tested; time and randomness come in as
 //! arguments.
 
+pub mod ancestors;
 pub mod attachment;
 pub mod backoff;
 pub mod cql;

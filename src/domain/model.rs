@@ -109,6 +109,10 @@ pub struct DiscoveredContent {
     pub labels: Vec<String>,
     /// Empty when attachments are disabled for the tenant.
     pub attachments: Vec<AttachmentMeta>,
+    /// The page was deleted while discovery listed it: its attachment
+    /// listing answered 404/410 (ours, §9.3 step 7). Discovery skips it
+    /// with a reason instead of failing the cycle.
+    pub vanished: bool,
 }
 
 /// The body of a page (C3 or the batched body fetch).

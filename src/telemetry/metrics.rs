@@ -46,6 +46,9 @@ pub mod names {
     pub const DELETIONS_HELD: &str = "cfc_deletions_held";
     /// Ours: schedule ticks skipped because the tenant's cycle still ran (§9.1).
     pub const SYNC_SKIPPED: &str = "cfc_sync_skipped_total";
+    /// Ours: 1 while the tenant's cycle runs longer than
+    /// `SYNC_CYCLE_STUCK_AFTER_SECONDS`, else 0.
+    pub const SYNC_CYCLE_STUCK: &str = "cfc_sync_cycle_stuck";
     pub const UNIQUE_REQUESTS: &str = "confluence_connector_unique_api_requests_total";
     pub const UNIQUE_ERRORS: &str = "confluence_connector_unique_api_errors_total";
     pub const UNIQUE_REQUEST_DURATION: &str = "confluence_connector_unique_api_request_duration_ms";
@@ -58,7 +61,7 @@ pub mod names {
     pub const PROCESS_CPU_SECONDS: &str = "process_cpu_seconds_total";
 
     /// Every name above, for tests and documentation.
-    pub const ALL: [&str; 30] = [
+    pub const ALL: [&str; 31] = [
         SYNC_DURATION,
         SCAN_DURATION,
         ATTACHMENT_UPLOAD_DURATION,
@@ -80,6 +83,7 @@ pub mod names {
         SYNC_ATTACHMENTS,
         DELETIONS_HELD,
         SYNC_SKIPPED,
+        SYNC_CYCLE_STUCK,
         UNIQUE_REQUESTS,
         UNIQUE_ERRORS,
         UNIQUE_REQUEST_DURATION,
@@ -148,6 +152,7 @@ pub struct Metrics {
     sync_attachments: IntGaugeVec,
     deletions_held: IntGaugeVec,
     sync_skipped: IntCounterVec,
+    sync_cycle_stuck: IntGaugeVec,
     unique_requests: IntCounterVec,
     unique_errors: IntCounterVec,
     unique_request_duration: HistogramVec,
@@ -370,6 +375,12 @@ impl Metrics {
                 "Schedule ticks skipped because the tenant's cycle was still running",
                 &["tenant"],
             ),
+            sync_cycle_stuck: gauge_vec(
+                &r,
+                SYNC_CYCLE_STUCK,
+                "1 while the tenant's cycle has run longer than SYNC_CYCLE_STUCK_AFTER_SECONDS",
+                &["tenant"],
+            ),
             unique_requests: counter(
                 &r,
                 UNIQUE_REQUESTS,
@@ -472,6 +483,7 @@ impl Metrics {
         self.confluence_local_throttle.with_label_values(&[tenant]);
         self.orphaned_files_cleaned.with_label_values(&[tenant]);
         self.sync_skipped.with_label_values(&[tenant]);
+        self.sync_cycle_stuck.with_label_values(&[tenant]).set(0);
         self.sync_pages.with_label_values(&[tenant]);
         self.sync_attachments.with_label_values(&[tenant]);
         self.deletions_held.with_label_values(&[tenant]);
@@ -580,6 +592,13 @@ impl Metrics {
 
     pub fn tick_skipped(&self, tenant: &str) {
         self.sync_skipped.with_label_values(&[tenant]).inc();
+    }
+
+    /// Whether the tenant's running cycle has passed the stuck bound.
+    pub fn cycle_stuck(&self, tenant: &str, stuck: bool) {
+        self.sync_cycle_stuck
+            .with_label_values(&[tenant])
+            .set(i64::from(stuck));
     }
 
     /// The end of a purge.

@@ -1,13 +1,15 @@
 //! Rate limiting (§5.11) and 429 handling (§5.12).
 
-use std::{num::NonZeroU32, sync::Arc};
+use std::{num::NonZeroU32, sync::Arc, time::Duration};
 
 use confluence_connector::{
     ports::ConfluenceSource,
     sim::confluence::{
-        Dataset, Fault, Flavor, PointsQuota, Quirk, RateLimit, Route, SimPage, SimSpace,
+        Dataset, Fault, Flavor, PointsQuota, Quirk, RateLimit, Route, SimAttachment, SimPage,
+        SimSpace,
     },
 };
+use futures::TryStreamExt as _;
 
 use crate::{
     both_flavors,
@@ -149,7 +151,76 @@ async fn a_nearly_used_points_quota_slows_the_tenant_down() {
     Harness { sim, adapter }.finish().await;
 }
 
+/// A request's timeout covers one attempt's exchange, not the waits before
+/// it: with the server throttling at 60 a minute, the downloads past its
+/// budget are answered 429 with `Retry-After` (about a second), longer
+/// than their 300 ms request timeout; the adapter waits that out and every
+/// download completes with all its bytes.
+async fn waits_for_retry_after_do_not_count_against_the_request_timeout(flavor: Flavor) {
+    let attachment = SimAttachment::new("att1", "a.pdf", "application/pdf", 64);
+    let dataset = Dataset::new()
+        .space(SimSpace::new("1", "SP", "Space"))
+        .page(
+            SimPage::new("100", "SP")
+                .labels([SINGLE])
+                .attachment(attachment),
+        );
+    let harness = Harness::start_with(flavor, dataset, Login::OAuth, |s| {
+        s.timeouts.request = Duration::from_millis(300);
+    })
+    .await;
+    let page = harness.adapter.labeled_content().await.unwrap().remove(0);
+    harness.sim.set_rate_limit(Some(RateLimit {
+        per_minute: NonZeroU32::new(60).unwrap(),
+        slack: 0,
+    }));
+    for _ in 0..62 {
+        let stream = harness
+            .adapter
+            .download(&page.id, &page.attachments[0])
+            .await
+            .expect("the download waits for the server instead of timing out");
+        let bytes: Vec<bytes::Bytes> = stream.chunks.try_collect().await.unwrap();
+        assert_eq!(bytes.iter().map(|b| b.len()).sum::<usize>(), 64);
+    }
+    let counters = harness.sim.counters();
+    assert!(counters.with_status(429) >= 1, "{counters:?}");
+    assert_eq!(
+        harness
+            .adapter
+            .observations()
+            .snapshot()
+            .throttled_by_server,
+        counters.with_status(429)
+    );
+    harness.finish().await;
+}
+
+/// The wait for the tenant's own limiter is not part of a request's
+/// timeout either: at 60 requests a minute the burst is used up after 60,
+/// and the next ones wait about a second each for a token, far longer than
+/// their 300 ms timeout, and still succeed.
+async fn waits_for_the_limiter_do_not_count_against_the_request_timeout(flavor: Flavor) {
+    let harness = Harness::start_with(flavor, pages(1), Login::OAuth, |s| {
+        s.rate_limit_per_minute = NonZeroU32::new(60).unwrap();
+        s.timeouts.request = Duration::from_millis(300);
+    })
+    .await;
+    for _ in 0..62 {
+        harness
+            .adapter
+            .page_bodies(&["100".to_owned()])
+            .await
+            .expect("the request waits for its token instead of timing out");
+    }
+    assert!(harness.adapter.observations().snapshot().throttled_locally >= 2);
+    assert_eq!(harness.sim.counters().with_status(429), 0);
+    harness.finish().await;
+}
+
 both_flavors!(
+    waits_for_the_limiter_do_not_count_against_the_request_timeout,
+    waits_for_retry_after_do_not_count_against_the_request_timeout,
     pacing_keeps_every_request_within_the_limit,
     server_throttling_is_waited_out_and_counted,
     throttling_without_retry_after_backs_off,

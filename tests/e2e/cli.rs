@@ -9,6 +9,26 @@ use serde_json::json;
 
 use crate::support::*;
 
+/// `sync --help` of the real binary documents every exit status.
+#[test]
+fn sync_help_lists_the_exit_statuses() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_confluence-connector"))
+        .args(["sync", "--help"])
+        .env_clear()
+        .output()
+        .expect("the binary runs");
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{help}");
+    for line in [
+        "0  every discovered item is in sync",
+        "1  a tenant's cycle failed (including a cycle in which every attempted write failed)",
+        "2  configuration error",
+        "3  the cycles completed but some items failed; the summary names them",
+    ] {
+        assert!(help.contains(line), "{line:?} missing from:\n{help}");
+    }
+}
+
 both_flavors!(
     sync_prints_a_summary_and_exits_0,
     a_failed_cycle_exits_1,

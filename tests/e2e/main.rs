@@ -29,6 +29,7 @@ mod cli;
 mod content_types;
 mod convergence;
 mod deletions;
+mod error_classes;
 mod failures;
 mod faults;
 mod holds;

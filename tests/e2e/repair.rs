@@ -7,7 +7,7 @@
 //! runs one per invocation); the final state is asserted exactly.
 
 use confluence_connector::{
-    app::sync::CycleReport,
+    app::sync::{CycleReport, CycleResult},
     sim::{
         confluence::{Dataset, EditTrigger, Flavor, Route, SimAttachment, SimPage},
         unique::{ContentSnapshot, Operation, SeedContent, UniqueFault},
@@ -74,6 +74,18 @@ fn registration(app: &TestApp, key: &str) -> ContentSnapshot {
         .clone()
 }
 
+/// A faulty cycle whose only writes failed: a failed cycle (exit 1 for
+/// `sync`), whose report still counts the items.
+async fn all_writes_failed(app: &TestApp) -> CycleReport {
+    let report = app.cycle().await;
+    assert!(
+        matches!(&report.result, CycleResult::Failure(why) if why.starts_with("every attempted write failed")),
+        "{:?}",
+        report.result
+    );
+    report
+}
+
 async fn cycle(app: &TestApp) -> CycleReport {
     app.successful_cycle().await
 }
@@ -98,7 +110,7 @@ async fn a_lost_register_answer_is_repaired_by_the_next_process(flavor: Flavor) 
     let app = spawn_app(flavor, one_page(flavor, V1)).await;
     app.unique
         .fail_next(Operation::ContentUpsert, 1, UniqueFault::AnswerLost);
-    let first = cycle(&app).await;
+    let first = all_writes_failed(&app).await;
     assert_eq!(first.pages.failure, 1);
     let registered = registration(&app, &sp(flavor, "p1"));
     assert!(registered.blob.is_none() && !registered.finalized);
@@ -120,7 +132,7 @@ async fn a_lost_upload_answer_is_repaired(flavor: Flavor) {
     seed_stale_p1(&app);
     app.unique
         .fail_next(Operation::Upload, 2, UniqueFault::AnswerLost);
-    let first = cycle(&app).await;
+    let first = all_writes_failed(&app).await;
     assert_eq!(first.pages.failure, 2);
 
     cycle(&app).await;
@@ -137,7 +149,7 @@ async fn a_lost_finalize_answer_of_a_new_item_is_repaired(flavor: Flavor) {
         .fail_next(Operation::ContentUpsert, 1, UniqueFault::Proceed);
     app.unique
         .fail_next(Operation::ContentUpsert, 1, UniqueFault::AnswerLost);
-    let first = cycle(&app).await;
+    let first = all_writes_failed(&app).await;
     assert_eq!(first.pages.failure, 1);
 
     let second = cycle(&app).await;
@@ -157,7 +169,7 @@ async fn a_lost_finalize_answer_of_an_update_is_repaired(flavor: Flavor) {
         .fail_next(Operation::ContentUpsert, 1, UniqueFault::Proceed);
     app.unique
         .fail_next(Operation::ContentUpsert, 1, UniqueFault::AnswerLost);
-    let first = cycle(&app).await;
+    let first = all_writes_failed(&app).await;
     assert_eq!((first.updated, first.pages.failure), (1, 1));
 
     let second = cycle(&app).await;
@@ -178,7 +190,7 @@ async fn a_lost_cleanup_answer_is_repaired(flavor: Flavor) {
         1,
         UniqueFault::AnswerLost,
     );
-    let first = cycle(&app).await;
+    let first = all_writes_failed(&app).await;
     assert_eq!(first.pages.failure, 1);
     assert!(
         app.snapshot().contents.is_empty(),
@@ -202,7 +214,7 @@ async fn a_cleanup_that_deleted_nothing_is_repaired(flavor: Flavor) {
         1,
         UniqueFault::DeletionAcknowledgedNotDone,
     );
-    cycle(&app).await;
+    all_writes_failed(&app).await;
     assert!(registration(&app, &sp(flavor, "p1")).blob.is_none());
 
     let second = cycle(&app).await;
@@ -219,7 +231,7 @@ async fn a_failed_update_is_repaired_by_the_next_process(flavor: Flavor) {
     seed_stale_p1(&app);
     app.unique
         .fail_next(Operation::Upload, 1, UniqueFault::status(500));
-    let first = cycle(&app).await;
+    let first = all_writes_failed(&app).await;
     assert_eq!((first.updated, first.pages.failure), (1, 1));
     let kept = registration(&app, &sp(flavor, "p1"));
     assert_eq!(

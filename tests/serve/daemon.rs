@@ -625,3 +625,75 @@ async fn probe_answers_while_every_sync_worker_is_blocked() {
     let (_, world) = stop(daemon).await;
     world.stop().await;
 }
+
+/// Ours: a cycle running longer than `SYNC_CYCLE_STUCK_AFTER_SECONDS` makes
+/// the tenant down in `/health` and raises `cfc_sync_cycle_stuck` while it
+/// runs; when it ends (successfully) both recover.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cycle_running_past_the_stuck_bound_is_unhealthy_until_it_ends() {
+    let world = World::new(Setup {
+        env: vec![("SYNC_CYCLE_STUCK_AFTER_SECONDS", "1".to_owned())],
+        ..Setup::default()
+    })
+    .await;
+    // Every blob PUT takes a while, so the cycle runs for several seconds.
+    world.unique.fail_randomly(
+        Operation::Upload,
+        Some((1.0, UniqueFault::Delay(Duration::from_millis(700)))),
+    );
+    let daemon = world.start().await;
+    let stuck = daemon
+        .wait_for_health("the running cycle reported stuck", |status, body| {
+            status == 503 && body["error"]["sync"]["stuckTenants"] == json!(["acme"])
+        })
+        .await;
+    assert_eq!(stuck["error"]["sync"]["stuckAfterSeconds"], json!(1));
+    assert_eq!(
+        stuck["error"]["sync"]["tenants"]["acme"]["stuck"],
+        json!(true)
+    );
+    let during = daemon
+        .wait_for_metrics("the stuck gauge raised", |e| {
+            e.value(names::SYNC_CYCLE_STUCK, &[ACME]) == Some(1.0)
+        })
+        .await;
+    assert_eq!(cycles(&during, "success"), 0.0, "still the first cycle");
+    let after = daemon
+        .wait_for_metrics("the cycle finished", |e| cycles(e, "success") >= 1.0)
+        .await;
+    assert_eq!(after.value(names::SYNC_CYCLE_STUCK, &[ACME]), Some(0.0));
+    let healthy = daemon
+        .wait_for_health("the tenant healthy again", |status, _| status == 200)
+        .await;
+    assert!(healthy["info"]["sync"].get("stuckTenants").is_none());
+    let (_, world) = stop(daemon).await;
+    world.stop().await;
+}
+
+/// Ours (§9.8): a cycle in which every attempted write failed (here every
+/// blob PUT answers 404, as a misrouted upload path does) is recorded as a
+/// failure in the health window, so `/health` reports the tenant failing
+/// instead of green cycles over an empty knowledge base.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cycle_whose_every_write_failed_counts_as_failed_in_health() {
+    let world = World::new(Setup::default()).await;
+    world
+        .unique
+        .fail_randomly(Operation::Upload, Some((1.0, UniqueFault::status(404))));
+    let daemon = world.start().await;
+    let body = daemon
+        .wait_for_health("the failed cycle in the window", |status, body| {
+            status == 503 && body["error"]["sync"]["failingTenants"] == json!(["acme"])
+        })
+        .await;
+    assert_eq!(
+        body["error"]["sync"]["tenants"]["acme"],
+        json!({"failures": 1, "total": 1})
+    );
+    let exposition = daemon.scrape().await;
+    assert_eq!(cycles(&exposition, "failure"), 1.0);
+    assert_eq!(cycles(&exposition, "success"), 0.0);
+    let (_, world) = stop(daemon).await;
+    assert!(world.unique.snapshot().contents.is_empty());
+    world.stop().await;
+}

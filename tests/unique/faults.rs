@@ -281,3 +281,70 @@ async fn concurrent_calls_stay_within_the_tenant_bound() {
         "bounded, and the bound is used"
     );
 }
+
+/// Work that grows with the data may take longer than the 30 s of an
+/// ordinary call (ours): a slow file-diff and slow deletions are waited
+/// for (once, nothing repeated), while an upsert that slow times out as a
+/// transient failure, never a success.
+#[tokio::test(start_paused = true)]
+async fn slow_diffs_and_deletions_are_tolerated_but_a_slow_upsert_fails() {
+    let h = Harness::cluster_local().await.granted().await;
+    h.sim
+        .seed_scope(SeedScope::new("scope-sp", "SP").parent(ROOT));
+    let content_id = h.sim.seed_content(SeedContent::new("k/1", "scope-sp"));
+    let slow = UniqueFault::Delay(Duration::from_secs(120));
+    for operation in [
+        Operation::FileDiff,
+        Operation::ContentDeleteByContentIds,
+        Operation::DeleteFolder,
+        Operation::ContentUpsert,
+    ] {
+        h.sim.fail_next(operation, 1, slow.clone());
+    }
+    h.kb.file_diff(&diff_request()).await.unwrap();
+    let deletion = h.kb.delete_content(std::slice::from_ref(&content_id)).await;
+    assert!(deletion.error.is_none(), "{:?}", deletion.error);
+    assert_eq!(deletion.confirmed, [content_id]);
+    let outcome = h.kb.delete_scope("scope-sp", true).await.unwrap();
+    assert_eq!(outcome.deleted, ["scope-sp"]);
+    let err =
+        h.kb.register_content(&page("k/2", ROOT, 1))
+            .await
+            .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Transient);
+
+    let counters = h.sim.counters();
+    for operation in [
+        Operation::FileDiff,
+        Operation::ContentDeleteByContentIds,
+        Operation::DeleteFolder,
+        Operation::ContentUpsert,
+    ] {
+        assert_eq!(counters.calls(operation), 1, "{operation}");
+    }
+}
+
+/// A blob endpoint that stops reading and never answers: the upload fails
+/// once nothing has moved for the stall timeout (120 s here), instead of
+/// hanging the item forever.
+#[tokio::test(start_paused = true)]
+async fn a_stalled_upload_fails_after_the_stall_timeout() {
+    let h = Harness::cluster_local().await.granted().await;
+    let registered = h.kb.register_content(&page("k/3", ROOT, 11)).await.unwrap();
+    h.sim.fail_next(Operation::Upload, 1, UniqueFault::Stall);
+    let started = tokio::time::Instant::now();
+    let err =
+        h.kb.upload_content(
+            &registered,
+            "text/html",
+            confluence_connector::ports::knowledge_base::UploadBody::Bytes(
+                bytes::Bytes::from_static(b"<p>stalled</p>"),
+            ),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Transient);
+    assert!(err.to_string().contains("no progress for 120 s"), "{err}");
+    assert!(started.elapsed() >= Duration::from_secs(120));
+    assert!(h.sim.snapshot().uploads.is_empty());
+}

@@ -116,6 +116,7 @@ pub fn adapter_settings(sim: &UniqueSimHandle) -> UniqueSettings {
         rate_limit_per_minute: NonZeroU32::new(100_000).unwrap(),
         max_concurrent_calls: DEFAULT_MAX_CONCURRENT_CALLS,
         request_timeout: Duration::from_secs(30),
+        upload_stall: Duration::from_secs(120),
         retries: UniqueRetries::PRODUCTION,
     }
 }

@@ -6,7 +6,7 @@ use super::{
     errors::map_error,
     hooks::call,
     mapping::{self, Listed, Missing, attachment_v2, dedupe_attachments},
-    pagination::{self, Next},
+    pagination::{self, Next, Visited},
 };
 use crate::{
     adapters::generated::confluence_cloud::{Client, types},
@@ -14,7 +14,7 @@ use crate::{
         cql::{self, ContentId},
         model::{AttachmentMeta, DiscoveredContent, InstanceType, PageBody},
     },
-    ports::{ByteStream, ErrorKind, PortError, confluence::BODY_BATCH},
+    ports::{ByteStream, PortError, confluence::BODY_BATCH},
 };
 
 /// Page size of the v2 attachment listing (C4, its maximum).
@@ -76,7 +76,7 @@ impl CloudAdapter {
                 .await);
             }
         };
-        let mut current = self.search_url();
+        let mut visited = Visited::default();
         let mut out = Vec::new();
         loop {
             let returned = page.results.len();
@@ -85,16 +85,16 @@ impl CloudAdapter {
             for content in page.results {
                 out.push(map(content).map_err(|reason| missing_field(purpose, reason))?);
             }
-            match pagination::cloud(&self.api, &current, next.as_deref(), returned)
-                .map_err(|reason| missing_field(purpose, reason))?
-            {
+            match pagination::cloud(&self.api, next.as_deref(), returned) {
                 Next::Done => return Ok(out),
                 Next::Url(url) => {
+                    visited
+                        .visit(&url)
+                        .map_err(|reason| missing_field(purpose, reason))?;
                     page = self
                         .common
                         .get_json::<types::ContentArray>(&url, "search_content", purpose)
                         .await?;
-                    current = url;
                 }
             }
         }
@@ -121,7 +121,7 @@ impl CloudAdapter {
                 .await);
             }
         };
-        let mut current = first_url;
+        let mut visited = Visited::default();
         let mut out = Vec::new();
         loop {
             let returned = page.results.len();
@@ -132,16 +132,16 @@ impl CloudAdapter {
                     attachment_v2(attachment).map_err(|reason| missing_field(purpose, reason))?,
                 );
             }
-            match pagination::cloud(&self.api, &current, next.as_deref(), returned)
-                .map_err(|reason| missing_field(purpose, reason))?
-            {
+            match pagination::cloud(&self.api, next.as_deref(), returned) {
                 Next::Done => return Ok(out),
                 Next::Url(url) => {
+                    visited
+                        .visit(&url)
+                        .map_err(|reason| missing_field(purpose, reason))?;
                     page = self
                         .common
                         .get_json::<types::AttachmentListV2>(&url, "get_page_attachments", purpose)
                         .await?;
-                    current = url;
                 }
             }
         }
@@ -258,11 +258,12 @@ impl Flavor for CloudAdapter {
             .download_attachment()
             .id(page_id)
             .attachment_id(&attachment.id);
-        let sent = tokio::time::timeout(self.common.timeouts.request, call(request.send())).await;
-        let (result, failure) = sent.map_err(|_| {
-            PortError::new(ErrorKind::Transient, context.clone())
-                .with_source(anyhow::anyhow!("no answer in time"))
-        })?;
+        // No timeout around the whole call: it would include the waits for
+        // the limiter and between retries (a `Retry-After` of two minutes
+        // included). Each attempt is bounded by the transport (connect, and
+        // the idle read timeout until the headers), the body by
+        // `download_idle`.
+        let (result, failure) = call(request.send()).await;
         match result {
             Ok(response) => {
                 let length = response.content_length();

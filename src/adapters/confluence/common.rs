@@ -279,7 +279,25 @@ async fn complete_all<F: Flavor>(
         if usable_id(&item.content.id).is_none() || !seen.insert(item.content.id.clone()) {
             continue;
         }
-        out.push(flavor.complete(item).await?);
+        let listed_content = item.content.clone();
+        match flavor.complete(item).await {
+            Ok(content) => out.push(content),
+            // The page was deleted after the search listed it (ours, §9.3
+            // step 7): the sync skips it, the rest of the tenant proceeds.
+            Err(error) if error.kind() == ErrorKind::NotFound => {
+                tracing::warn!(
+                    page_id = %listed_content.id,
+                    %error,
+                    "page vanished during discovery (attachment listing answered 404/410); skipping it"
+                );
+                out.push(DiscoveredContent {
+                    attachments: Vec::new(),
+                    vanished: true,
+                    ..listed_content
+                });
+            }
+            Err(error) => return Err(error),
+        }
     }
     Ok(out)
 }

@@ -8,7 +8,7 @@ use super::{
     errors::map_error,
     hooks::call,
     mapping::{self, Listed, Missing, dedupe_attachments},
-    pagination::{self, Next},
+    pagination::{self, Next, Visited},
 };
 use crate::{
     adapters::generated::confluence_dc::{Client, types},
@@ -75,6 +75,7 @@ impl DataCenterAdapter {
             }
         };
         let mut current = first_url;
+        let mut visited = Visited::default();
         let mut out = Vec::new();
         loop {
             let returned = page.results.len();
@@ -86,6 +87,9 @@ impl DataCenterAdapter {
             match pagination::data_center(&self.base_url, &current, next.as_deref(), returned) {
                 Next::Done => return Ok(out),
                 Next::Url(url) => {
+                    visited
+                        .visit(&url)
+                        .map_err(|reason| missing_field(purpose, reason))?;
                     page = self
                         .common
                         .get_json::<types::ContentArray>(&url, "search_content", purpose)
@@ -105,8 +109,12 @@ impl DataCenterAdapter {
     ) -> Result<Vec<AttachmentMeta>, PortError> {
         let purpose = "attachment listing";
         let mut out = Vec::new();
+        let mut visited = Visited::default();
         let mut step = pagination::data_center(&self.base_url, "", Some(next), inline);
         while let Next::Url(url) = step {
+            visited
+                .visit(&url)
+                .map_err(|reason| missing_field(purpose, reason))?;
             let page = self
                 .common
                 .get_json::<types::AttachmentArray>(&url, "get_content_attachments", purpose)
@@ -271,11 +279,8 @@ impl Flavor for DataCenterAdapter {
             .common
             .hooks
             .get(&self.common.http, &url, "download_attachment");
-        let sent = tokio::time::timeout(self.common.timeouts.request, call(request)).await;
-        let (result, failure) = sent.map_err(|_| {
-            PortError::new(ErrorKind::Transient, context.clone())
-                .with_source(anyhow::anyhow!("no answer in time"))
-        })?;
+        // Bounded per attempt, not as a whole (see the Cloud download).
+        let (result, failure) = call(request).await;
         match result {
             Ok(response) => {
                 let length = response.content_length();

@@ -83,6 +83,7 @@ macro_rules! v1_mapping {
                         labels,
                         attachments,
                         id,
+                        vanished: false,
                     },
                     inline,
                 })

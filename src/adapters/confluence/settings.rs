@@ -96,8 +96,10 @@ pub struct SyncLabels {
 /// Time limits of Confluence requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
-    /// Whole JSON exchange (connect, send, read the body), per attempt; and
-    /// the wait for a download's response headers.
+    /// Whole JSON exchange (connect, send, read the body), per attempt:
+    /// waits for the tenant's limiter and between retries are not part of
+    /// it. Downloads stream, so they are bounded by the transport's connect
+    /// and idle read timeouts per attempt and by `download_idle` instead.
     pub request: Duration,
     /// Longest pause between two chunks of a download; a stalled transfer
     /// fails instead of hanging the cycle.

@@ -21,7 +21,11 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// Until the response headers arrive (compat, §2.2). reqwest has no such
 /// knob; adapters wrap `send()` in a timeout of this length.
 pub const HEADERS_TIMEOUT: Duration = Duration::from_secs(30);
-/// Longest silence while reading a body (compat, §2.2).
+/// Longest silence while reading from a Confluence connection (compat,
+/// §2.2): until the headers of a download arrive and between its chunks.
+/// Unique traffic has none (ours): its calls carry their own per-attempt
+/// timeouts, some of them longer (a large file-diff, deletions), and
+/// uploads fail on a stall instead (`UNIQUE_UPLOAD_STALL_TIMEOUT_SECONDS`).
 pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Redirect hops followed by API and download requests (§4.4).
 const MAX_REDIRECTS: usize = 10;
@@ -52,9 +56,12 @@ pub enum TransportError {
 /// The process's HTTP clients, cheap to clone (reqwest clients share pools).
 #[derive(Debug, Clone)]
 pub struct HttpClients {
-    /// Confluence, Atlassian and `external` Unique traffic: through the
-    /// proxy when one is configured (§2.2 "always" class, minus `NO_PROXY`).
+    /// Confluence and Atlassian traffic: through the proxy when one is
+    /// configured (§2.2 "always" class, minus `NO_PROXY`).
     pub proxied: reqwest::Client,
+    /// `external` Unique API traffic, through the proxy like `proxied`,
+    /// without the idle read timeout of Confluence traffic.
+    pub proxied_unique: reqwest::Client,
     /// `cluster_local` Unique traffic: never through the proxy.
     pub direct: reqwest::Client,
     /// Blob uploads through the proxy (external Unique); redirects are not
@@ -91,8 +98,8 @@ impl HttpClients {
             }
         };
         let no_proxy = config.no_proxy.entries().join(",");
-        let build = |through_proxy: bool, follow_redirects: bool| {
-            let mut builder = base_builder(&roots, follow_redirects);
+        let build = |through_proxy: bool, follow_redirects: bool, read_idle: bool| {
+            let mut builder = base_builder(&roots, follow_redirects, read_idle);
             match proxy.filter(|_| through_proxy) {
                 Some(settings) => {
                     builder = builder.proxy(forward_proxy(settings, &no_proxy)?);
@@ -109,10 +116,11 @@ impl HttpClients {
             builder.build().map_err(TransportError::Build)
         };
         Ok(HttpClients {
-            proxied: build(true, true)?,
-            direct: build(false, true)?,
-            proxied_upload: build(true, false)?,
-            direct_upload: build(false, false)?,
+            proxied: build(true, true, true)?,
+            proxied_unique: build(true, true, false)?,
+            direct: build(false, true, false)?,
+            proxied_upload: build(true, false, false)?,
+            direct_upload: build(false, false, false)?,
         })
     }
 
@@ -120,18 +128,20 @@ impl HttpClients {
     /// simulators, which live on loopback.
     pub fn loopback() -> Self {
         install_crypto_provider();
-        let build = |follow_redirects: bool| {
-            base_builder(&[], follow_redirects)
+        let build = |follow_redirects: bool, read_idle: bool| {
+            base_builder(&[], follow_redirects, read_idle)
                 .no_proxy()
                 .build()
                 .expect("a client without proxy or certificates always builds")
         };
-        let (follow, no_follow) = (build(true), build(false));
+        let unique = build(true, false);
+        let upload = build(false, false);
         HttpClients {
-            proxied: follow.clone(),
-            direct: follow,
-            proxied_upload: no_follow.clone(),
-            direct_upload: no_follow,
+            proxied: build(true, true),
+            proxied_unique: unique.clone(),
+            direct: unique,
+            proxied_upload: upload.clone(),
+            direct_upload: upload,
         }
     }
 }
@@ -146,7 +156,11 @@ pub fn install_crypto_provider() {
     });
 }
 
-fn base_builder(roots: &[Certificate], follow_redirects: bool) -> reqwest::ClientBuilder {
+fn base_builder(
+    roots: &[Certificate],
+    follow_redirects: bool,
+    read_idle: bool,
+) -> reqwest::ClientBuilder {
     // reqwest drops Authorization, Cookie and Proxy-Authorization when a
     // redirect changes scheme, host or port (§4.4), so the media-host hop of
     // Cloud downloads carries no credentials.
@@ -155,12 +169,16 @@ fn base_builder(roots: &[Certificate], follow_redirects: bool) -> reqwest::Clien
     } else {
         redirect::Policy::none()
     };
-    reqwest::Client::builder()
+    let builder = reqwest::Client::builder()
         .user_agent(concat!("confluence-connector/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(CONNECT_TIMEOUT)
-        .read_timeout(BODY_IDLE_TIMEOUT)
         .redirect(policy)
-        .tls_certs_merge(roots.iter().cloned())
+        .tls_certs_merge(roots.iter().cloned());
+    if read_idle {
+        builder.read_timeout(BODY_IDLE_TIMEOUT)
+    } else {
+        builder
+    }
 }
 
 fn forward_proxy(settings: &ProxySettings, no_proxy: &str) -> Result<Proxy, TransportError> {

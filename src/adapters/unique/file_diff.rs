@@ -42,7 +42,8 @@ impl ClientHooks<CallContext> for Client {
     ) -> Result<(), Error<E>> {
         let context = self.inner();
         request.headers_mut().extend(context.credentials.clone());
-        *request.timeout_mut() = Some(context.transport.request_timeout);
+        // A large space's diff is slow work on the server's side.
+        *request.timeout_mut() = Some(super::settings::SLOW_CALL_TIMEOUT);
         Ok(())
     }
 

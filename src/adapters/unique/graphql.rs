@@ -34,6 +34,8 @@ pub(super) struct Endpoint<'a> {
     pub limiter: &'a DefaultDirectRateLimiter,
     /// `ingestion` or `scopeManagement`: the `target` metric label.
     pub target: &'static str,
+    /// Limit of one attempt (the wait for a token is not part of it).
+    pub timeout: std::time::Duration,
 }
 
 /// Runs operation `Q` with `variables` and returns its `data`.
@@ -84,7 +86,7 @@ async fn post<T: serde::de::DeserializeOwned>(
         .post(endpoint.url)
         .headers(credentials.headers)
         .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-        .timeout(transport.request_timeout)
+        .timeout(endpoint.timeout)
         .body(body);
     let mut started = None;
     let exchange = transport

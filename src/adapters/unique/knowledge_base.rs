@@ -9,6 +9,7 @@ use graphql_client::GraphQLQuery;
 use super::{
     UniqueKnowledgeBase, file_diff,
     graphql::{self, Endpoint, Retry},
+    settings::SLOW_CALL_TIMEOUT,
     upload,
 };
 use crate::{
@@ -57,10 +58,31 @@ impl UniqueKnowledgeBase {
         variables: Q::Variables,
         retry: Retry,
     ) -> Result<Q::ResponseData, PortError> {
+        self.ingestion_within::<Q>(variables, retry, self.transport.request_timeout)
+            .await
+    }
+
+    /// A deletion on the ingestion service, whose work grows with the data
+    /// ([`SLOW_CALL_TIMEOUT`]).
+    async fn slow_ingestion<Q: GraphQLQuery>(
+        &self,
+        variables: Q::Variables,
+    ) -> Result<Q::ResponseData, PortError> {
+        self.ingestion_within::<Q>(variables, Retry::Never, SLOW_CALL_TIMEOUT)
+            .await
+    }
+
+    async fn ingestion_within<Q: GraphQLQuery>(
+        &self,
+        variables: Q::Variables,
+        retry: Retry,
+        timeout: std::time::Duration,
+    ) -> Result<Q::ResponseData, PortError> {
         let endpoint = Endpoint {
             url: &self.endpoints.ingestion_graphql,
             limiter: &self.transport.limiters.ingestion_graphql,
             target: TARGET_INGESTION,
+            timeout,
         };
         graphql::execute::<Q>(&self.transport, endpoint, variables, retry).await
     }
@@ -136,6 +158,7 @@ impl KnowledgeBase for UniqueKnowledgeBase {
             url: &self.endpoints.scope_management_graphql,
             limiter: &self.transport.limiters.scope_management_graphql,
             target: TARGET_SCOPE_MANAGEMENT,
+            timeout: self.transport.request_timeout,
         };
         let data = graphql::execute::<User>(
             &self.transport,
@@ -208,7 +231,8 @@ impl KnowledgeBase for UniqueKnowledgeBase {
     }
 
     async fn child_scopes(&self, parent_id: &str) -> Result<Vec<Scope>, PortError> {
-        all_pages(|skip| {
+        let what = format!("GraphQL PaginatedScope (children of `{parent_id}`)");
+        all_pages(&what, |skip| {
             let filter = paginated_scope::ScopeWhereInput {
                 parent_id: Some(equals_scope(parent_id)),
                 ..no_scope_filter()
@@ -295,7 +319,7 @@ impl KnowledgeBase for UniqueKnowledgeBase {
             recursive,
         };
         let result = self
-            .ingestion::<DeleteFolder>(variables, Retry::Never)
+            .slow_ingestion::<DeleteFolder>(variables)
             .await?
             .delete_folder;
         Ok(DeleteFolderOutcome {
@@ -349,7 +373,14 @@ impl KnowledgeBase for UniqueKnowledgeBase {
         body: UploadBody,
     ) -> Result<(), PortError> {
         let target = upload::upload_target(&registered.write_url, self.scoped_upload.as_deref())?;
-        upload::put(&self.upload_client, &target, mime_type, body).await
+        upload::put(
+            &self.upload_client,
+            &target,
+            mime_type,
+            body,
+            self.upload_stall,
+        )
+        .await
     }
 
     async fn finalize_content(
@@ -426,7 +457,8 @@ impl KnowledgeBase for UniqueKnowledgeBase {
     }
 
     async fn content_in_scope(&self, scope_id: &str) -> Result<Vec<StoredContent>, PortError> {
-        all_pages(|skip| async move {
+        let what = format!("GraphQL PaginatedContent (content in scope `{scope_id}`)");
+        all_pages(&what, |skip| async move {
             let filter = paginated_content::ContentWhereInput {
                 key: None,
                 owner_id: Some(paginated_content::StringFilter {
@@ -486,7 +518,7 @@ impl KnowledgeBase for UniqueKnowledgeBase {
                 content_ids: chunk.to_vec(),
             };
             match self
-                .ingestion::<ContentDeleteByContentIds>(variables, Retry::Never)
+                .slow_ingestion::<ContentDeleteByContentIds>(variables)
                 .await
             {
                 Ok(data) => outcome.confirmed.extend(
@@ -504,9 +536,16 @@ impl KnowledgeBase for UniqueKnowledgeBase {
     }
 }
 
+/// Most pages one "list until short page" walk may take: a million
+/// entries, far beyond any tenant; only a server that keeps answering full
+/// pages (ignoring `skip`) gets there, and the walk then fails instead of
+/// looping forever.
+const MAX_PAGES: usize = 10_000;
+
 /// "List until short page" (§7.2): `skip` grows by [`PAGE_SIZE`] while a
-/// page comes back full.
-async fn all_pages<T, F, Fut>(mut page: F) -> Result<Vec<T>, PortError>
+/// page comes back full, at most [`MAX_PAGES`] times. `what` names the
+/// listing in the error.
+async fn all_pages<T, F, Fut>(what: &str, mut page: F) -> Result<Vec<T>, PortError>
 where
     F: FnMut(usize) -> Fut,
     Fut: Future<Output = Result<Vec<T>, PortError>>,
@@ -514,6 +553,14 @@ where
     let mut all = Vec::new();
     let mut skip = 0;
     loop {
+        if skip >= MAX_PAGES * PAGE_SIZE {
+            return Err(PortError::new(
+                ErrorKind::InvalidResponse,
+                format!(
+                    "{what}: still full pages after {MAX_PAGES} pages (skip {skip}); the listing does not end"
+                ),
+            ));
+        }
         let nodes = page(skip).await?;
         let full = nodes.len() == PAGE_SIZE;
         all.extend(nodes);
@@ -591,5 +638,45 @@ fn non_empty(value: String, context: &str) -> Result<String, PortError> {
         Err(PortError::new(ErrorKind::InvalidResponse, context))
     } else {
         Ok(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_listing_of_full_pages_forever_fails_after_the_bound() {
+        let pages = AtomicUsize::new(0);
+        let err = all_pages("GraphQL PaginatedScope (children of `s`)", |_| {
+            pages.fetch_add(1, Ordering::Relaxed);
+            async { Ok(vec![(); PAGE_SIZE]) }
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(pages.load(Ordering::Relaxed), MAX_PAGES);
+        assert_eq!(err.kind(), ErrorKind::InvalidResponse);
+        assert!(
+            err.context().starts_with(
+                "GraphQL PaginatedScope (children of `s`): still full pages after 10000 pages"
+            ),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_short_page_ends_the_listing() {
+        let all = all_pages("x", |skip| async move {
+            Ok(if skip == 0 {
+                vec![1; PAGE_SIZE]
+            } else {
+                vec![2; 3]
+            })
+        })
+        .await
+        .unwrap();
+        assert_eq!(all.len(), PAGE_SIZE + 3);
     }
 }

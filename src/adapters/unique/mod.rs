@@ -45,6 +45,8 @@ pub struct UniqueKnowledgeBase {
     /// rewritten (§6.3).
     scoped_upload: Option<String>,
     upload_client: reqwest::Client,
+    /// See [`UniqueSettings::upload_stall`].
+    upload_stall: std::time::Duration,
 }
 
 impl UniqueKnowledgeBase {
@@ -71,6 +73,7 @@ impl UniqueKnowledgeBase {
         );
         let scoped_upload = matches!(settings.auth, UniqueAuth::ClusterLocal { .. })
             .then(|| endpoints.scoped_upload.clone());
+        let upload_stall = settings.upload_stall;
         let recorder = transport::RecorderSlot::default();
         let auth = Auth::new(
             settings.auth,
@@ -92,6 +95,7 @@ impl UniqueKnowledgeBase {
             endpoints,
             scoped_upload,
             upload_client: no_redirect_client,
+            upload_stall,
         })
     }
 }

@@ -19,6 +19,14 @@ use crate::domain::backoff::RetryPolicy;
 /// worth of parallel items without letting one tenant flood Unique.
 pub const DEFAULT_MAX_CONCURRENT_CALLS: NonZeroUsize = NonZeroUsize::new(8).unwrap();
 
+/// Limit of one attempt of the calls whose work grows with the data: the
+/// file-diff of a large space, and deletions (a recursive `DeleteFolder`
+/// of a purged tenant, `ContentDeleteByContentIds`). They may take far
+/// longer than [`UniqueSettings::request_timeout`] on a busy server, and a
+/// deletion cut off by a timeout has an unknown outcome: it is reported as
+/// a failure and the next cycle looks again.
+pub const SLOW_CALL_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// `x-service-id` sent in cluster-local mode unless `serviceExtraHeaders`
 /// overrides it (PROTOCOL §6.2).
 pub const SERVICE_ID: &str = "confluence-connector";
@@ -42,12 +50,16 @@ pub struct UniqueSettings {
     /// Blob uploads are not counted: they are long streams whose number the
     /// sync already bounds by `processing.concurrency`.
     pub max_concurrent_calls: NonZeroUsize,
-    /// Limit of one API exchange (GraphQL, file-diff, token request), from
-    /// sending until the small JSON answer is read: the 30 s headers
-    /// timeout of §2.2 (`adapters::http::transport::HEADERS_TIMEOUT`).
-    /// Uploads have none: a large stream may take longer, and the client's
-    /// connect and read timeouts still apply.
+    /// Limit of one API exchange (GraphQL, token request), from sending
+    /// until the small JSON answer is read: the 30 s headers timeout of
+    /// §2.2 (`adapters::http::transport::HEADERS_TIMEOUT`). The file-diff
+    /// and deletions take [`SLOW_CALL_TIMEOUT`] instead.
+    /// Uploads have none: a large stream may take longer; they are bounded
+    /// by [`upload_stall`](Self::upload_stall) instead.
     pub request_timeout: Duration,
+    /// A blob upload fails once no byte has moved for this long
+    /// (`UNIQUE_UPLOAD_STALL_TIMEOUT_SECONDS`).
+    pub upload_stall: Duration,
     /// Retry schedules ([`UniqueRetries::PRODUCTION`] unless a test or
     /// benchmark shortens them).
     pub retries: UniqueRetries,

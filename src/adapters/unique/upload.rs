@@ -6,6 +6,7 @@ use std::{
     pin::Pin,
     sync::{Arc, Mutex},
     task::{Context, Poll},
+    time::Duration,
 };
 
 use bytes::Bytes;
@@ -15,6 +16,7 @@ use reqwest::{
     Body,
     header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue},
 };
+use tokio::time::Instant;
 use url::Url;
 
 use super::transport::transport_error;
@@ -71,11 +73,17 @@ pub(super) fn upload_target(
 /// `x-ms-blob-type: BlockBlob` and no Unique credentials. Not retried and
 /// not rate limited (§6.3). `client` must not follow redirects: a 3xx is a
 /// failure like any other non-2xx answer.
+///
+/// Fails once no byte has moved for `stall`: neither a chunk taken by the
+/// connection nor, after the last one, an answer. A large upload may take
+/// as long as it keeps moving, while a receiver that stopped reading (or
+/// never answers) no longer hangs the tenant's cycle.
 pub(super) async fn put(
     client: &reqwest::Client,
     target: &str,
     mime_type: &str,
     body: UploadBody,
+    stall: Duration,
 ) -> Result<(), PortError> {
     let context = "blob upload";
     let content_type = HeaderValue::from_str(mime_type).map_err(|_| {
@@ -85,6 +93,7 @@ pub(super) async fn put(
         )
     })?;
     let source_failure = Arc::new(Mutex::new(None));
+    let progress = Progress::default();
     let (length, body) = match body {
         UploadBody::Bytes(bytes) => (bytes.len() as u64, Body::from(bytes)),
         UploadBody::Stream { length, stream } => (
@@ -93,17 +102,29 @@ pub(super) async fn put(
                 stream.chunks,
                 length,
                 Arc::clone(&source_failure),
+                progress.clone(),
             )),
         ),
     };
-    let sent = client
+    let send = client
         .put(target)
         .header(CONTENT_TYPE, content_type)
         .header(CONTENT_LENGTH, length)
         .header(BLOB_TYPE, HeaderValue::from_static("BlockBlob"))
         .body(body)
-        .send()
-        .await;
+        .send();
+    let sent = tokio::select! {
+        sent = send => sent,
+        () = progress.stalled(stall) => {
+            return Err(PortError::new(
+                ErrorKind::Transient,
+                format!(
+                    "{context}: no progress for {} s (UNIQUE_UPLOAD_STALL_TIMEOUT_SECONDS)",
+                    stall.as_secs_f64()
+                ),
+            ));
+        }
+    };
     let response = match sent {
         Ok(response) => response,
         // The source's own error says more than "error sending request".
@@ -131,16 +152,49 @@ pub(super) async fn put(
     Ok(())
 }
 
+/// When an upload last moved: its start, then each chunk the connection
+/// took from the body.
+#[derive(Debug, Clone)]
+struct Progress(Arc<Mutex<Instant>>);
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress(Arc::new(Mutex::new(Instant::now())))
+    }
+}
+
+impl Progress {
+    fn touch(&self) {
+        *self.0.lock().expect("not poisoned") = Instant::now();
+    }
+
+    fn last(&self) -> Instant {
+        *self.0.lock().expect("not poisoned")
+    }
+
+    /// Resolves once nothing has moved for `limit`.
+    async fn stalled(&self, limit: Duration) {
+        loop {
+            let deadline = self.last() + limit;
+            tokio::time::sleep_until(deadline).await;
+            if self.last() + limit <= Instant::now() {
+                return;
+            }
+        }
+    }
+}
+
 /// Passes the source through, failing it when it yields more or fewer
 /// bytes than the declared `Content-Length`, and keeps the failure so the
 /// caller can report it instead of the transport's generic error. Ends
-/// after its first error.
+/// after its first error. Every chunk handed on counts as progress.
 struct ExactLength {
     source: Pin<Box<dyn Stream<Item = Result<Bytes, PortError>> + Send>>,
     declared: u64,
     seen: u64,
     failure: Arc<Mutex<Option<PortError>>>,
     failed: bool,
+    progress: Progress,
 }
 
 impl ExactLength {
@@ -148,6 +202,7 @@ impl ExactLength {
         source: Pin<Box<dyn Stream<Item = Result<Bytes, PortError>> + Send>>,
         declared: u64,
         failure: Arc<Mutex<Option<PortError>>>,
+        progress: Progress,
     ) -> Self {
         ExactLength {
             source,
@@ -155,6 +210,7 @@ impl ExactLength {
             seen: 0,
             failure,
             failed: false,
+            progress,
         }
     }
 
@@ -175,6 +231,7 @@ impl Stream for ExactLength {
         match self.source.as_mut().poll_next(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Some(Ok(chunk))) => {
+                self.progress.touch();
                 self.seen += chunk.len() as u64;
                 if self.seen > self.declared {
                     let declared = self.declared;
@@ -237,8 +294,29 @@ mod tests {
             Box::pin(stream::iter(chunks)),
             declared,
             Arc::clone(&failure),
+            Progress::default(),
         );
         (stream, failure)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stall_is_measured_from_the_last_progress() {
+        let progress = Progress::default();
+        let limit = Duration::from_secs(10);
+        let watched = progress.clone();
+        let stalled = tokio::spawn(async move {
+            watched.stalled(limit).await;
+            Instant::now()
+        });
+        let start = Instant::now();
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        progress.touch();
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        progress.touch();
+        let at = stalled.await.unwrap();
+        // Two touches six seconds apart keep it alive; ten quiet seconds
+        // after the last one end it.
+        assert_eq!(at - start, Duration::from_secs(22));
     }
 
     #[tokio::test]

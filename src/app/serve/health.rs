@@ -67,16 +67,17 @@ impl SyncHistory {
     }
 
     /// The `sync` check: up unless a tenant's share of failures exceeds the
-    /// threshold (strictly).
-    fn check(&self) -> (bool, Json) {
+    /// threshold (strictly), or a tenant's cycle is `stuck` (ours: running
+    /// longer than the bound, with how long it has run).
+    fn check(&self, stuck: &[(String, Duration)], stuck_after: Duration) -> (bool, Json) {
         let records = self.records.lock().expect("not poisoned");
         let newest = records.values().flatten().map(|r| r.at).max();
-        let Some(newest) = newest else {
+        if newest.is_none() && stuck.is_empty() {
             return (
                 true,
                 json!({"status": "up", "message": "No sync records yet"}),
             );
-        };
+        }
         let held = self.held.lock().expect("not poisoned");
         let mut tenants = Map::new();
         let mut failing = Vec::new();
@@ -92,15 +93,31 @@ impl SyncHistory {
             }
             tenants.insert(tenant.clone(), entry);
         }
+        for (tenant, running_for) in stuck {
+            if !failing.contains(tenant) {
+                failing.push(tenant.clone());
+            }
+            let entry = tenants
+                .entry(tenant.clone())
+                .or_insert_with(|| json!({"failures": 0, "total": 0}));
+            entry["stuck"] = json!(true);
+            entry["runningForSeconds"] = json!(running_for.as_secs());
+        }
         let up = failing.is_empty();
         let mut details = json!({
             "status": if up { "up" } else { "down" },
-            "lastSyncAt": newest.to_rfc3339_opts(SecondsFormat::Millis, true),
             "tenants": tenants,
         });
+        if let Some(newest) = newest {
+            details["lastSyncAt"] = json!(newest.to_rfc3339_opts(SecondsFormat::Millis, true));
+        }
         if !up {
             details["threshold"] = json!(self.threshold);
             details["failingTenants"] = json!(failing);
+        }
+        if !stuck.is_empty() {
+            details["stuckTenants"] = json!(stuck.iter().map(|(t, _)| t).collect::<Vec<_>>());
+            details["stuckAfterSeconds"] = json!(stuck_after.as_secs());
         }
         (up, details)
     }
@@ -156,6 +173,9 @@ pub struct Health {
     /// The proxied client: Confluence pings always go through the proxy (§2.2).
     pub confluence_client: reqwest::Client,
     pub timeout: Duration,
+    /// `SYNC_CYCLE_STUCK_AFTER_SECONDS`: an active tenant whose cycle has
+    /// run longer is down in the `sync` check until the cycle ends.
+    pub stuck_after: Duration,
 }
 
 /// The HTTP status and body of `/health`.
@@ -169,7 +189,7 @@ impl Health {
     /// Evaluates every check, concurrently.
     pub async fn evaluate(&self) -> HealthReport {
         let (sync, connectivity, unique) = tokio::join!(
-            async { self.history.check() },
+            async { self.history.check(&self.stuck(), self.stuck_after) },
             self.connectivity(),
             self.unique_api()
         );
@@ -198,6 +218,19 @@ impl Health {
                 "details": details,
             }),
         }
+    }
+
+    /// Active tenants whose running cycle has passed the stuck bound, with
+    /// how long it has run.
+    pub fn stuck(&self) -> Vec<(String, Duration)> {
+        self.targets
+            .iter()
+            .filter(|target| target.confluence.is_some())
+            .filter_map(|target| {
+                let running_for = target.cycle.running_for()?;
+                (running_for > self.stuck_after).then(|| (target.tenant.clone(), running_for))
+            })
+            .collect()
     }
 
     /// One unauthenticated GET per distinct URL; any HTTP answer means
@@ -317,9 +350,11 @@ mod tests {
         })
     }
 
+    const BOUND: Duration = Duration::from_secs(60);
+
     #[test]
     fn no_records_is_up_with_a_message() {
-        let (up, body) = history(5, 0.5).check();
+        let (up, body) = history(5, 0.5).check(&[], BOUND);
         assert!(up);
         assert_eq!(body["message"], "No sync records yet");
     }
@@ -330,9 +365,9 @@ mod tests {
         h.record("acme", true, None);
         h.record("acme", false, Some(0));
         // 1 of 2 = 0.5 is not strictly greater than 0.5.
-        assert!(h.check().0);
+        assert!(h.check(&[], BOUND).0);
         h.record("acme", true, None);
-        let (up, body) = h.check();
+        let (up, body) = h.check(&[], BOUND);
         assert!(!up);
         assert_eq!(body["failingTenants"], json!(["acme"]));
         assert_eq!(body["threshold"], json!(0.5));
@@ -341,7 +376,7 @@ mod tests {
         for _ in 0..3 {
             h.record("acme", false, Some(0));
         }
-        let (up, body) = h.check();
+        let (up, body) = h.check(&[], BOUND);
         assert!(up, "{body}");
         assert_eq!(body["tenants"]["acme"], json!({"failures": 1, "total": 4}));
         assert!(body.get("failingTenants").is_none());
@@ -351,7 +386,7 @@ mod tests {
     fn held_deletions_are_shown_but_never_fail_the_check() {
         let h = history(4, 0.5);
         h.record("acme", false, Some(40));
-        let (up, body) = h.check();
+        let (up, body) = h.check(&[], BOUND);
         assert!(up, "{body}");
         assert_eq!(
             body["tenants"]["acme"],
@@ -359,11 +394,36 @@ mod tests {
         );
         // A failed cycle says nothing about the hold; the next success does.
         h.record("acme", true, None);
-        let (up, body) = h.check();
+        let (up, body) = h.check(&[], BOUND);
         assert!(up, "{body}");
         assert_eq!(body["tenants"]["acme"]["heldDeletions"], json!(40));
         h.record("acme", false, Some(0));
-        let (_, body) = h.check();
+        let (_, body) = h.check(&[], BOUND);
         assert_eq!(body["tenants"]["acme"], json!({"failures": 1, "total": 3}));
+    }
+
+    #[test]
+    fn a_stuck_cycle_makes_its_tenant_down_until_it_ends() {
+        let h = history(5, 0.5);
+        let stuck = [("acme".to_owned(), Duration::from_secs(61))];
+        // Even before its first record.
+        let (up, body) = h.check(&stuck, BOUND);
+        assert!(!up, "{body}");
+        assert_eq!(body["failingTenants"], json!(["acme"]));
+        assert_eq!(body["stuckTenants"], json!(["acme"]));
+        assert_eq!(body["stuckAfterSeconds"], json!(60));
+        assert_eq!(
+            body["tenants"]["acme"],
+            json!({"failures": 0, "total": 0, "stuck": true, "runningForSeconds": 61})
+        );
+        h.record("acme", false, None);
+        h.record("other", false, None);
+        let (up, body) = h.check(&stuck, BOUND);
+        assert!(!up);
+        assert_eq!(body["failingTenants"], json!(["acme"]), "{body}");
+        assert_eq!(body["tenants"]["other"], json!({"failures": 0, "total": 1}));
+        let (up, body) = h.check(&[], BOUND);
+        assert!(up, "{body}");
+        assert!(body.get("stuckTenants").is_none());
     }
 }

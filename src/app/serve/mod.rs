@@ -232,6 +232,7 @@ impl Daemon {
             targets,
             confluence_client: clients.proxied.clone(),
             timeout: config.process.health.connectivity_timeout,
+            stuck_after: config.process.limits.cycle_stuck_after,
         });
         let server = ServerThread::start(
             http_listener,

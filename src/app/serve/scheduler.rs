@@ -5,6 +5,7 @@
 //! is skipped and counted (the cycle's own re-entrancy flag decides).
 
 use std::{
+    future::Future,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -122,6 +123,45 @@ impl Scheduler {
         });
     }
 
+    /// Runs `run` (the tenant's cycle) and, once it has run longer than
+    /// `SYNC_CYCLE_STUCK_AFTER_SECONDS`, warns once and raises
+    /// `cfc_sync_cycle_stuck` until it ends (`/health` reads the cycle's
+    /// running time itself). A run skipped by the re-entrancy flag returns
+    /// at once and never trips the bound.
+    async fn watch_for_stuck<T>(
+        &self,
+        tenant: &ScheduledTenant,
+        span: &tracing::Span,
+        run: impl Future<Output = T>,
+    ) -> T {
+        let bound = self.health.stuck_after;
+        tokio::pin!(run);
+        tokio::select! {
+            done = &mut run => return done,
+            () = tokio::time::sleep(bound) => {}
+        }
+        let running_for = tenant.cycle.running_for().unwrap_or(bound);
+        {
+            let _entered = span.enter();
+            warn!(
+                tenant = %tenant.name,
+                running_for_s = running_for.as_secs(),
+                stuck_after_s = bound.as_secs(),
+                "sync cycle is stuck: still running after SYNC_CYCLE_STUCK_AFTER_SECONDS; the tenant reports unhealthy until it ends"
+            );
+        }
+        /// Lowers the gauge however the run ends (also when it is aborted).
+        struct Lower<'a>(&'a Metrics, &'a str);
+        impl Drop for Lower<'_> {
+            fn drop(&mut self) {
+                self.0.cycle_stuck(self.1, false);
+            }
+        }
+        self.metrics.cycle_stuck(&tenant.name, true);
+        let _lower = Lower(&self.metrics, &tenant.name);
+        run.await
+    }
+
     async fn run_once(self: Arc<Self>, tenant: Arc<ScheduledTenant>, trigger: &'static str) {
         let name = tenant.name.as_str();
         let span = info_span!(
@@ -134,7 +174,8 @@ impl Scheduler {
             TenantKind::Active => {
                 let observer = CycleMetrics::new(Arc::clone(&self.metrics), span.clone());
                 let cycle = Arc::clone(&tenant.cycle);
-                let report = cycle.run(&observer).instrument(span.clone()).await;
+                let run = cycle.run(&observer).instrument(span.clone());
+                let report = self.watch_for_stuck(&tenant, &span, run).await;
                 record_cycle(&self.metrics, &report);
                 let _entered = span.enter();
                 match &report.result {

@@ -104,6 +104,12 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
         let result = self.run_steps(&mut report, observer).instrument(span).await;
         observer.phase(&self.tenant.name, Phase::Idle);
         report.duration = started.elapsed();
+        // Ours (§9.8): steps that all ran but wrote nothing of what they
+        // tried is a failed cycle, for `/health` and the exit code alike.
+        let result = result.and_then(|()| match report.all_writes_failed() {
+            Some(why) => Err(CycleError::new(why)),
+            None => Ok(()),
+        });
         report.result = match result {
             Ok(()) => CycleResult::Success,
             Err(err) => {
@@ -628,6 +634,7 @@ fn record_discovery_skips(report: &mut CycleReport, discovery: &Discovery) {
     for skip in &discovery.skipped {
         let reason = match skip {
             DiscoverySkip::ContentType { .. } => SkipReason::ContentType,
+            DiscoverySkip::Vanished { .. } => SkipReason::NotFound,
             DiscoverySkip::Attachment {
                 reason: AttachmentSkip::TooLarge,
                 ..

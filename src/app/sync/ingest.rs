@@ -5,7 +5,7 @@
 use std::{collections::HashMap, future::Future, time::Instant};
 
 use bytes::Bytes;
-use futures::{StreamExt, stream::FuturesUnordered};
+use futures::{FutureExt as _, StreamExt, stream::FuturesUnordered};
 use serde_json::json;
 use tracing::{Instrument, debug, info, info_span, warn};
 
@@ -51,8 +51,8 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
             if self.stopping() {
                 break;
             }
-            for result in self.ingest_page_batch(batch, scopes, images, journal).await {
-                record(report, result, true);
+            for (key, result) in self.ingest_page_batch(batch, scopes, images, journal).await {
+                record(report, key, result, true);
                 observer.page_done(tenant, result);
                 done += 1;
                 if done % PROGRESS_EVERY == 0 {
@@ -85,10 +85,10 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
                         .instrument(info_span!("item", space = %item.item.space.key)),
                 );
             }
-            let Some((result, upload)) = in_flight.next().await else {
+            let Some((key, result, upload)) = in_flight.next().await else {
                 break;
             };
-            record(report, result, false);
+            record(report, key, result, false);
             observer.attachment_done(tenant, result, upload);
             done += 1;
             if done % PROGRESS_EVERY == 0 {
@@ -112,20 +112,24 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
     }
 
     /// Fetches one batch of bodies (one request where possible), then
-    /// uploads them with the configured concurrency.
+    /// uploads them with the configured concurrency. Returns each page's
+    /// full key with its result.
     async fn ingest_page_batch(
         &self,
         batch: &[WorkItem<'_, PageItem>],
         scopes: &HashMap<String, String>,
         images: &ImageIndex<'_>,
         journal: &OpenJournal<'_>,
-    ) -> Vec<ItemResult> {
+    ) -> Vec<(String, ItemResult)> {
         let ids: Vec<String> = batch.iter().map(|work| work.item.id.clone()).collect();
         let mut bodies: HashMap<String, BodyFetch> = match self.confluence.page_bodies(&ids).await {
             Ok(bodies) => bodies.into_iter().collect(),
             Err(err) => {
                 warn!(tenant = %self.tenant.name, pages = ids.len(), error = %err, "page bodies could not be fetched");
-                return vec![ItemResult::Failure; batch.len()];
+                return batch
+                    .iter()
+                    .map(|work| (page_key(work), ItemResult::Failure))
+                    .collect();
             }
         };
         let mut pending = batch.iter();
@@ -145,6 +149,7 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
                     .map_or(&[][..], Vec::as_slice);
                 in_flight.push(
                     self.ingest_page(work, fetch, scopes, page_images, journal)
+                        .map(|result| (page_key(work), result))
                         .instrument(info_span!("item", space = %work.item.space.key)),
                 );
             }
@@ -217,7 +222,7 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
         // `byteSize` is the length of what is uploaded: the inlined body.
         let html = Bytes::from(storage);
         let upsert = ContentUpsert {
-            key: work.partial_key.content_key(&ItemKey::page(&page.id)),
+            key: page_key(work),
             title: page.title.clone(),
             mime_type: "text/html".to_owned(),
             url: urls::page_url(
@@ -281,27 +286,26 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
     }
 
     /// Register, download, upload, finalize (§7.3 order for attachments).
-    /// Returns the result and, on success, how long download+upload took.
+    /// Returns the full key, the result and, on success, how long
+    /// download+upload took.
     async fn ingest_attachment(
         &self,
         work: &WorkItem<'_, AttachmentItem>,
         scopes: &HashMap<String, String>,
         journal: &OpenJournal<'_>,
-    ) -> (ItemResult, Option<std::time::Duration>) {
+    ) -> (String, ItemResult, Option<std::time::Duration>) {
         let item = work.item;
+        let key = attachment_key(work);
         if item.meta.file_size == 0 {
-            let key = ItemKey::attachment(&item.page_id, &item.meta.id);
-            nothing_written(journal, work.is_new, work.partial_key.content_key(&key));
-            return (ItemResult::Skipped(SkipReason::ZeroBytes), None);
+            nothing_written(journal, work.is_new, key.clone());
+            return (key, ItemResult::Skipped(SkipReason::ZeroBytes), None);
         }
         let Some(scope_id) = scopes.get(&item.space.key) else {
-            return (ItemResult::Failure, None);
+            return (key, ItemResult::Failure, None);
         };
         let tenant = &self.tenant;
         let upsert = ContentUpsert {
-            key: work
-                .partial_key
-                .content_key(&ItemKey::attachment(&item.page_id, &item.meta.id)),
+            key: key.clone(),
             title: item.meta.title.clone(),
             mime_type: item.meta.media_type.clone(),
             url: attachment_url(tenant.instance_type, &tenant.base_url, item),
@@ -329,9 +333,9 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
         if result == ItemResult::Success {
             // Registered before its bytes were read: a later change is
             // stamped later than the registration and reported by the diff.
-            journal.record(Record::Done { key: upsert.key });
+            journal.record(Record::Done { key: key.clone() });
         }
-        (result, upload)
+        (key, result, upload)
     }
 
     /// The two-phase upsert of one item with the cleanup rules of §9.8.
@@ -348,11 +352,19 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
                 return ItemResult::Failure;
             }
         };
+        // Where a failure came from decides what it means: the source
+        // answering 404/410 means the item was deleted in Confluence during
+        // the cycle (a skip), while a 404 from Unique (a misrouted upload
+        // path, a finalize on a vanished registration) is a failure like
+        // any other — never "source vanished".
         let outcome = async {
-            let body = body().await?;
+            let body = body().await.map_err(Failed::Source)?;
             kb.upload_content(&registered, &upsert.mime_type, body)
-                .await?;
-            kb.finalize_content(upsert, &registered.read_url).await
+                .await
+                .map_err(Failed::KnowledgeBase)?;
+            kb.finalize_content(upsert, &registered.read_url)
+                .await
+                .map_err(Failed::KnowledgeBase)
         }
         .await;
         // Whatever happens below, the journal keeps the key pending until a
@@ -372,12 +384,16 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
                 warn!(tenant = %self.tenant.name, key = %upsert.key, error = %cleanup, "cleanup of a failed registration failed");
             }
         }
-        if err.kind() == ErrorKind::NotFound {
-            debug!(tenant = %self.tenant.name, key = %upsert.key, "source vanished during the cycle");
-            return ItemResult::Skipped(SkipReason::NotFound);
+        match err {
+            Failed::Source(err) if err.kind() == ErrorKind::NotFound => {
+                info!(tenant = %self.tenant.name, key = %upsert.key, error = %err, "skipped: deleted in Confluence during the cycle");
+                ItemResult::Skipped(SkipReason::NotFound)
+            }
+            Failed::Source(err) | Failed::KnowledgeBase(err) => {
+                warn!(tenant = %self.tenant.name, key = %upsert.key, error = %err, "ingestion failed");
+                ItemResult::Failure
+            }
         }
-        warn!(tenant = %self.tenant.name, key = %upsert.key, error = %err, "ingestion failed");
-        ItemResult::Failure
     }
 }
 
@@ -388,6 +404,26 @@ fn nothing_written(journal: &OpenJournal<'_>, is_new: bool, key: String) {
     if is_new {
         journal.record(Record::Done { key });
     }
+}
+
+/// Which side of an upsert failed after registration.
+#[derive(Debug)]
+enum Failed {
+    /// Confluence: the body or the attachment download.
+    Source(PortError),
+    /// Unique: the blob upload (a download that breaks while it streams
+    /// into the upload surfaces here too, and fails the item alike) or the
+    /// finalize.
+    KnowledgeBase(PortError),
+}
+
+fn page_key(work: &WorkItem<'_, PageItem>) -> String {
+    work.partial_key.content_key(&ItemKey::page(&work.item.id))
+}
+
+fn attachment_key(work: &WorkItem<'_, AttachmentItem>) -> String {
+    work.partial_key
+        .content_key(&ItemKey::attachment(&work.item.page_id, &work.item.meta.id))
 }
 
 /// Items a shutdown kept from starting: never registered, so the next
@@ -404,11 +440,14 @@ fn not_started(report: &mut CycleReport, page: bool, count: usize) {
     }
 }
 
-fn record(report: &mut CycleReport, result: ItemResult, page: bool) {
+fn record(report: &mut CycleReport, key: String, result: ItemResult, page: bool) {
     if page {
         report.pages.record(result);
     } else {
         report.attachments.record(result);
+    }
+    if result == ItemResult::Failure {
+        report.failed_items.push(key);
     }
     if let ItemResult::Skipped(reason) = result {
         report.skip(reason, 1);

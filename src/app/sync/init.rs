@@ -6,6 +6,7 @@ use tracing::{info, warn};
 use super::{SyncCycle, cycle::CycleError};
 use crate::{
     domain::{
+        ancestors::AncestorWalk,
         keys::root_mark,
         ownership::{self, Ownership},
     },
@@ -65,7 +66,10 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
 
         let mut names = vec![root.name];
         let mut parent = root.parent_id;
+        let mut walk = AncestorWalk::new(root_id);
         while let Some(parent_id) = parent {
+            walk.step(&parent_id)
+                .map_err(|err| CycleError::new(format!("Root scope path: {err}")))?;
             kb.grant_scope_access(&parent_id, &user_id, &[ScopeAccess::Read])
                 .await
                 .map_err(CycleError::step("read grant on a root ancestor"))?;

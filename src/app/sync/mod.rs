@@ -18,10 +18,10 @@ mod report;
 use std::{
     path::PathBuf,
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicBool, Ordering},
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use serde_json::Value;
@@ -137,6 +137,9 @@ pub struct SyncCycle<C, K> {
     /// the tenant's state directory, so restarts and one-shot `sync` runs
     /// repair them too.
     journal: journal::JournalStore,
+    /// When the cycle (or purge) now running started; `None` when idle.
+    /// For the stuck-cycle bound (`SYNC_CYCLE_STUCK_AFTER_SECONDS`).
+    running_since: Mutex<Option<Instant>>,
     /// Set at shutdown: running cycles finish the items in flight, start no
     /// new ones and skip deletions and cleanup (§9.1, ours).
     stopping: AtomicBool,
@@ -149,11 +152,15 @@ pub struct SyncCycle<C, K> {
 }
 
 /// Clears the re-entrancy flag when the cycle ends, however it ends.
-struct RunningGuard<'a>(&'a AtomicBool);
+struct RunningGuard<'a> {
+    running: &'a AtomicBool,
+    since: &'a Mutex<Option<Instant>>,
+}
 
 impl Drop for RunningGuard<'_> {
     fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
+        *self.since.lock().expect("not poisoned") = None;
+        self.running.store(false, Ordering::Release);
     }
 }
 
@@ -168,6 +175,7 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
             confluence,
             knowledge_base,
             running: AtomicBool::new(false),
+            running_since: Mutex::new(None),
             stopping: AtomicBool::new(false),
         }
     }
@@ -200,8 +208,21 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
     fn try_start(&self) -> Option<RunningGuard<'_>> {
         self.running
             .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-            .ok()
-            .map(|_| RunningGuard(&self.running))
+            .ok()?;
+        *self.running_since.lock().expect("not poisoned") = Some(Instant::now());
+        Some(RunningGuard {
+            running: &self.running,
+            since: &self.running_since,
+        })
+    }
+
+    /// How long the cycle (or purge) now running has been running; `None`
+    /// when none is.
+    pub fn running_for(&self) -> Option<Duration> {
+        self.running_since
+            .lock()
+            .expect("not poisoned")
+            .map(|since| since.elapsed())
     }
 }
 

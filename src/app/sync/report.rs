@@ -155,6 +155,10 @@ pub struct CycleReport {
     pub old_copies_kept: usize,
     /// Per diffed space, in discovery order.
     pub spaces: Vec<SpaceSummary>,
+    /// Full content keys of the pages and attachments that failed this
+    /// cycle (identifiers only, never titles), in completion order; the
+    /// next cycle retries them. `pages.failure + attachments.failure` long.
+    pub failed_items: Vec<String>,
     pub duration: Duration,
 }
 
@@ -183,6 +187,7 @@ impl CycleReport {
             old_copies_removed: 0,
             old_copies_kept: 0,
             spaces: Vec::new(),
+            failed_items: Vec::new(),
             duration: Duration::ZERO,
         }
     }
@@ -196,5 +201,52 @@ impl CycleReport {
     /// Items that failed this cycle (pages and attachments).
     pub fn failed(&self) -> usize {
         self.pages.failure + self.attachments.failure
+    }
+
+    /// Why a cycle whose steps all ran is nevertheless a failure: it
+    /// attempted writes (item ingestions, deletions) and not one of them
+    /// succeeded. Such a cycle changed nothing, usually because Unique
+    /// refuses every write (a misrouted upload path, revoked permissions),
+    /// and must not look healthy. `None` when something was written or
+    /// nothing was attempted.
+    pub fn all_writes_failed(&self) -> Option<String> {
+        let succeeded = self.pages.success + self.attachments.success + self.deleted;
+        let failed = self.failed() + self.delete_failures;
+        (succeeded == 0 && failed > 0).then(|| {
+            format!(
+                "every attempted write failed ({} items failed to ingest, {} deletions not confirmed)",
+                self.failed(),
+                self.delete_failures
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cycle_whose_every_write_failed_is_a_failure() {
+        let mut report = CycleReport::new("acme");
+        assert_eq!(report.all_writes_failed(), None, "nothing attempted");
+        report.pages.record(ItemResult::Failure);
+        report.attachments.record(ItemResult::Failure);
+        report
+            .pages
+            .record(ItemResult::Skipped(SkipReason::NotFound));
+        let why = report.all_writes_failed().expect("every write failed");
+        assert!(why.contains("every attempted write failed"), "{why}");
+        assert!(why.contains("2 items failed"), "{why}");
+
+        let mut partly = report.clone();
+        partly.pages.record(ItemResult::Success);
+        assert_eq!(partly.all_writes_failed(), None, "one item landed");
+        let mut deleted = report.clone();
+        deleted.deleted = 1;
+        assert_eq!(deleted.all_writes_failed(), None, "a deletion landed");
+        let mut deletions_only = CycleReport::new("acme");
+        deletions_only.delete_failures = 3;
+        assert!(deletions_only.all_writes_failed().is_some());
     }
 }

@@ -81,6 +81,7 @@ fn page(id: &str, labels: &[&str]) -> DiscoveredContent {
         web_ui: format!("/spaces/SP/pages/{id}"),
         labels: labels.iter().map(|l| l.to_string()).collect(),
         attachments: Vec::new(),
+        vanished: false,
     }
 }
 
@@ -303,12 +304,17 @@ async fn a_failed_new_item_is_removed_but_a_failed_update_keeps_the_old_version(
     let pages = vec![page("p1", &["ai-ingest"]), page("p2", &["ai-ingest"])];
     let cycle = SyncCycle::new(tenant(), confluence_serving_body(pages), kb);
     let report = cycle.run(&NoObserver).await;
-    assert_eq!(
-        report.result,
-        CycleResult::Success,
-        "item failures never fail the cycle"
+    // Both writes failed and nothing else was written: a failed cycle
+    // (ours, §9.8), with both keys named.
+    assert!(
+        matches!(&report.result, CycleResult::Failure(why) if why.contains("every attempted write failed")),
+        "{:?}",
+        report.result
     );
     assert_eq!(report.pages.failure, 2);
+    let mut failed = report.failed_items.clone();
+    failed.sort();
+    assert_eq!(failed, ["tenant1/space-1_SP/p1", "tenant1/space-1_SP/p2"]);
 }
 
 #[tokio::test]
@@ -675,4 +681,39 @@ async fn a_body_older_than_discovery_is_fetched_again_alone() {
         .run(&NoObserver)
         .await;
     assert_eq!(report.pages.success, 1);
+}
+
+#[tokio::test]
+async fn a_loop_in_the_root_scopes_ancestors_fails_the_cycle_naming_the_ids() {
+    let mut kb = MockKnowledgeBase::new();
+    kb.expect_current_user_id()
+        .returning(|| ready(Ok("test-user-id".into())));
+    kb.expect_grant_scope_access()
+        .returning(|_, _, _| ready(Ok(())));
+    // root → a → b → a → … : without a bound the walk never ends.
+    kb.expect_scope_by_id().returning(|id| {
+        let (name, parent) = match id {
+            "root-scope-id" => ("Confluence", "a"),
+            "a" => ("A", "b"),
+            _ => ("B", "a"),
+        };
+        ready(Ok(Some(Scope {
+            id: id.to_owned(),
+            name: name.into(),
+            parent_id: Some(parent.into()),
+            external_id: (id == "root-scope-id").then(|| MARK.to_owned()),
+        })))
+    });
+    let mut confluence = MockConfluenceSource::new();
+    confluence
+        .expect_instance_id()
+        .returning(|| ready(Ok("cloud-1".into())));
+    let cycle = SyncCycle::new(tenant(), confluence, kb);
+    let report = cycle.run(&NoObserver).await;
+    assert_eq!(
+        report.result,
+        CycleResult::Failure(
+            "Root scope path: the root scope's ancestors form a loop: scope a is its own ancestor (root-scope-id → a → b → a); fix the parent of one of these scopes in Unique".into()
+        )
+    );
 }

@@ -110,6 +110,11 @@ pub enum Quirk {
     /// Cloud: v1 `_links.next` is relative to `/wiki` (starts `/rest/…`), as
     /// real Cloud answers are; off, it starts with `/wiki/` (PROTOCOL §5.1).
     NextLinkWithoutWikiPrefix,
+    /// Both: the last page of a listing carries a `next` link back to its
+    /// first page (A→B→A), as a server with a broken cursor does. Cloud
+    /// clients follow links verbatim and must detect the loop; Data Center
+    /// clients compute offsets themselves and reach the end.
+    PaginationCycle,
 }
 
 /// When a change set with [`SimHandle::edit_when`](super::SimHandle::edit_when)
@@ -149,6 +154,9 @@ pub enum Fault {
     TruncatedJson,
     /// Wait this long, then answer normally (for client timeouts).
     Delay(Duration),
+    /// Answer with the normal status and headers and half of the body,
+    /// then drop the connection (a reset mid-body).
+    ResetMidBody,
 }
 
 /// The credentials the simulator accepts.

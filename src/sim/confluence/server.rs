@@ -185,6 +185,9 @@ impl Shared {
                 if fault == Some(Fault::TruncatedJson) {
                     response = truncate(response).await;
                 }
+                if fault == Some(Fault::ResetMidBody) {
+                    response = reset_mid_body(response).await;
+                }
                 response.headers_mut().extend(extra_headers);
                 response
             }
@@ -631,6 +634,9 @@ impl Window {
         };
         if next_start.is_none() && state.quirk(Quirk::EmptyPageWithNext) {
             next_start = Some(total.max(start) + limit);
+        }
+        if next_start.is_none() && len > 0 && state.quirk(Quirk::PaginationCycle) {
+            next_start = Some(0);
         }
         // Past the end (an empty page): an empty range at the end.
         let start = start.min(total);
@@ -1226,6 +1232,40 @@ fn html_page() -> Response {
         "<!DOCTYPE html><html><head><title>Log in</title></head><body>Please log in</body></html>",
     )
         .into_response()
+}
+
+/// The answer's status and headers (its `Content-Length` included), the
+/// first half of its body, then a broken stream: the server drops the
+/// connection mid-body, as a reset or a crashed proxy does.
+async fn reset_mid_body(response: Response) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    let half = bytes.slice(..bytes.len() / 2);
+    // The break comes a moment after the first half, so the status line,
+    // headers and half the bytes are on the wire before the connection
+    // drops (an immediate error would drop them unsent, which a client
+    // sees as a connection error before any answer and simply retries).
+    let chunks = futures::stream::unfold(Some(half), |half| async move {
+        match half {
+            Some(half) => Some((Ok(half), None)),
+            None => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                Some((
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionReset,
+                        "injected reset mid-body",
+                    )),
+                    None,
+                ))
+            }
+        }
+    });
+    Response::from_parts(parts, Body::from_stream(chunks))
 }
 
 async fn truncate(response: Response) -> Response {

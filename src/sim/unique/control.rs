@@ -105,6 +105,14 @@ pub enum UniqueFault {
     ErrorAfterData,
     /// Wait this long, then proceed normally.
     Delay(Duration),
+    /// Stop: read no more of the request (a blob PUT's body stays unread)
+    /// and never answer, until the simulator shuts down. A receiver that
+    /// hangs, for the client's stall and request timeouts.
+    Stall,
+    /// Blob PUT only: read about half of the declared body, then drop the
+    /// connection without answering (a reset mid-upload); nothing is
+    /// stored. Other operations answer 503 at once.
+    ResetMidUpload,
     /// Answer `302 Found` pointing elsewhere; nothing is executed.
     Redirect,
     /// File-diff only: answer as if `fileList` had been empty, so every

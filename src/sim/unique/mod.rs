@@ -251,6 +251,7 @@ impl UniqueSimHandle {
 
     /// Stops the server and waits for it.
     pub async fn shutdown(mut self) {
+        self.shared.stopping.send_replace(true);
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -262,6 +263,7 @@ impl UniqueSimHandle {
 
 impl Drop for UniqueSimHandle {
     fn drop(&mut self) {
+        self.shared.stopping.send_replace(true);
         if let Some(task) = self.task.take() {
             task.abort();
         }

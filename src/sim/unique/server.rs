@@ -39,6 +39,8 @@ pub(super) struct Shared {
     pub faults: Mutex<Faults>,
     pub tokens: Mutex<Tokens>,
     pub counters: Counters,
+    /// Set when the simulator shuts down: releases stalled requests.
+    pub stopping: tokio::sync::watch::Sender<bool>,
     ingestion: IngestionSchema,
     scope_management: ScopeManagementSchema,
 }
@@ -86,6 +88,7 @@ impl Shared {
             faults: Mutex::new(Faults::new(settings.seed)),
             tokens: Mutex::new(Tokens::default()),
             counters: Counters::default(),
+            stopping: tokio::sync::watch::Sender::new(false),
             ingestion: schema::ingestion_schema(),
             scope_management: schema::scope_management_schema(),
             settings,
@@ -203,6 +206,14 @@ async fn short_circuit(fault: Option<&UniqueFault>, shared: &Shared) -> Option<R
             tokio::time::sleep(*wait).await;
             None
         }
+        UniqueFault::Stall => {
+            // Nothing more is read or sent until the simulator stops; the
+            // client's own timeouts are what ends the request.
+            let mut stopping = shared.stopping.subscribe();
+            let _ = stopping.wait_for(|stopping| *stopping).await;
+            Some(StatusCode::SERVICE_UNAVAILABLE.into_response())
+        }
+        UniqueFault::ResetMidUpload => Some(StatusCode::SERVICE_UNAVAILABLE.into_response()),
         UniqueFault::ErrorAfterData
         | UniqueFault::DiffIgnoresSubmission
         | UniqueFault::AnswerLost
@@ -428,6 +439,26 @@ async fn scoped_upload(
     .await
 }
 
+/// Reads about half of the declared body, then drops the connection: the
+/// handler unwinds, which ends the connection's task without an answer.
+/// `resume_unwind` skips the panic hook, so nothing is printed.
+async fn reset_mid_upload(headers: &HeaderMap, body: Body) -> ! {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    let mut stream = body.into_data_stream();
+    let mut received = 0u64;
+    while received < declared / 2 {
+        match stream.next().await {
+            Some(Ok(chunk)) => received += chunk.len() as u64,
+            _ => break,
+        }
+    }
+    std::panic::resume_unwind(Box::new("injected reset mid-upload"))
+}
+
 /// Reads and discards a body, so an early refusal reaches a client that is
 /// still sending instead of a reset connection.
 async fn drain(body: Body) {
@@ -446,6 +477,9 @@ async fn receive_upload(
 ) -> Response {
     shared.counters.call(Operation::Upload);
     let fault = shared.take_fault(Operation::Upload);
+    if fault == Some(UniqueFault::ResetMidUpload) {
+        reset_mid_upload(headers, body).await;
+    }
     if let Some(answer) = short_circuit(fault.as_ref(), shared).await {
         drain(body).await;
         return answer;
