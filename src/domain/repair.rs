@@ -27,7 +27,7 @@ pub enum Mark {
     Pending,
     /// The write completed with the body of this Confluence page version;
     /// an edit made after that body was fetched is not in Unique yet.
-    Written { version: String },
+    Written { version: Box<str> },
 }
 
 /// One journal record, in the order they happen.
@@ -53,9 +53,11 @@ impl Record {
 }
 
 /// The folded journal: the last word on each key that still needs one.
+/// After an initial sync it holds every page written (until the next
+/// cycle confirms them), so entries are kept small: boxed strings, one map.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Journal {
-    entries: HashMap<String, Mark>,
+    entries: HashMap<Box<str>, Mark>,
 }
 
 impl Journal {
@@ -72,13 +74,15 @@ impl Journal {
     pub fn apply(&mut self, record: Record) {
         match record {
             Record::Begin { key } => {
-                self.entries.insert(key, Mark::Pending);
+                self.entries.insert(key.into_boxed_str(), Mark::Pending);
             }
             Record::Written { key, version } => {
-                self.entries.insert(key, Mark::Written { version });
+                let version = version.into_boxed_str();
+                self.entries
+                    .insert(key.into_boxed_str(), Mark::Written { version });
             }
             Record::Done { key } => {
-                self.entries.remove(&key);
+                self.entries.remove(key.as_str());
             }
         }
     }
@@ -95,28 +99,17 @@ impl Journal {
         self.entries.is_empty()
     }
 
-    /// Entries in key order (stable output for the compacted file).
-    pub fn entries(&self) -> Vec<(&str, &Mark)> {
-        let mut entries: Vec<(&str, &Mark)> =
-            self.entries.iter().map(|(k, m)| (k.as_str(), m)).collect();
-        entries.sort_unstable_by_key(|(key, _)| *key);
-        entries
-    }
-
-    /// Records that rebuild this journal.
-    pub fn to_records(&self) -> Vec<Record> {
-        self.entries()
-            .into_iter()
-            .map(|(key, mark)| match mark {
-                Mark::Pending => Record::Begin {
-                    key: key.to_owned(),
-                },
-                Mark::Written { version } => Record::Written {
-                    key: key.to_owned(),
-                    version: version.clone(),
-                },
-            })
-            .collect()
+    /// Records that rebuild this journal, one per entry (any order).
+    pub fn records(&self) -> impl Iterator<Item = Record> + '_ {
+        self.entries.iter().map(|(key, mark)| match mark {
+            Mark::Pending => Record::Begin {
+                key: key.to_string(),
+            },
+            Mark::Written { version } => Record::Written {
+                key: key.to_string(),
+                version: version.to_string(),
+            },
+        })
     }
 
     /// Whether the discovered item `key`, at Confluence version
@@ -127,55 +120,31 @@ impl Journal {
             .is_some_and(|mark| mark_needs_repair(mark, discovered_version))
     }
 
-    /// The journal after a cycle that got past its file-diffs: what this
-    /// cycle recorded (`current`, in order) wins; of what earlier cycles
-    /// left (`self`), written pages that discovery confirms as no newer are
-    /// dropped, and so are entries of items no longer discovered (the diff
-    /// reported their stored copies deleted) when the listing was
-    /// complete; after a listing that ended early they are kept. `discovered`
-    /// gives the discovered version of a full key, `None` when it was not
-    /// discovered.
-    pub fn after_cycle<'a>(
-        &self,
-        current: impl IntoIterator<Item = Record>,
-        discovered: impl Fn(&str) -> Option<&'a str>,
+    /// What earlier cycles left, after a cycle that got past its
+    /// file-diffs saw `discovered` (full key, discovered version): written
+    /// pages that discovery confirms as no newer are dropped, and so are
+    /// entries of items no longer discovered (the diff reported their
+    /// stored copies deleted) when the listing was complete; after a
+    /// listing that ended early they are kept. The records this cycle
+    /// appended are then [applied](Self::apply) on top, in order: they win.
+    pub fn settle<'a>(
+        &mut self,
+        discovered: impl IntoIterator<Item = (String, &'a str)>,
         listing_complete: bool,
-    ) -> Journal {
-        // `None`: this cycle completed the key's write (a tombstone that
-        // also hides the earlier entry).
-        let mut touched: HashMap<String, Option<Mark>> = HashMap::new();
-        for record in current {
-            match record {
-                Record::Begin { key } => {
-                    touched.insert(key, Some(Mark::Pending));
-                }
-                Record::Written { key, version } => {
-                    touched.insert(key, Some(Mark::Written { version }));
-                }
-                Record::Done { key } => {
-                    touched.insert(key, None);
-                }
+    ) {
+        let mut kept = HashMap::new();
+        for (key, version) in discovered {
+            if let Some((key, mark)) = self.entries.remove_entry(key.as_str())
+                && mark_needs_repair(&mark, version)
+            {
+                kept.insert(key, mark);
             }
         }
-        let mut next = Journal::default();
-        for (key, mark) in &self.entries {
-            if touched.contains_key(key) {
-                continue;
-            }
-            let keep = match discovered(key) {
-                Some(version) => mark_needs_repair(mark, version),
-                None => !listing_complete,
-            };
-            if keep {
-                next.entries.insert(key.clone(), mark.clone());
-            }
+        // What is left was not discovered.
+        if !listing_complete {
+            kept.extend(self.entries.drain());
         }
-        for (key, mark) in touched {
-            if let Some(mark) = mark {
-                next.entries.insert(key, mark);
-            }
-        }
-        next
+        self.entries = kept;
     }
 }
 
@@ -245,6 +214,39 @@ mod tests {
         assert!(!is_later("v7", "v7"));
     }
 
+    /// A cycle's end: settle what earlier cycles left, then apply this
+    /// cycle's records.
+    fn after_cycle<'a>(
+        previous: &Journal,
+        current: impl IntoIterator<Item = Record>,
+        discovered: impl Fn(&str) -> Option<&'a str>,
+        listing_complete: bool,
+    ) -> Journal {
+        let mut next = previous.clone();
+        let seen: Vec<(String, &str)> = [
+            "a",
+            "b",
+            "c",
+            "d",
+            "pending-still-there",
+            "pending-gone",
+            "confirmed",
+            "edited-later",
+            "repaired-now",
+            "attachment",
+            "failed",
+            "k",
+        ]
+        .into_iter()
+        .filter_map(|key| discovered(key).map(|version| (key.to_owned(), version)))
+        .collect();
+        next.settle(seen, listing_complete);
+        for record in current {
+            next.apply(record);
+        }
+        next
+    }
+
     #[test]
     fn after_a_cycle_confirmed_and_vanished_entries_go_and_new_records_win() {
         let previous = Journal::from_records([
@@ -259,7 +261,8 @@ mod tests {
             "edited-later" => Some(V2),
             _ => None,
         };
-        let next = previous.after_cycle(
+        let next = after_cycle(
+            &previous,
             [
                 begin("repaired-now"),
                 written("repaired-now", V1),
@@ -284,7 +287,7 @@ mod tests {
     #[test]
     fn done_in_this_cycle_hides_an_earlier_pending_entry() {
         let previous = Journal::from_records([begin("k")]);
-        let next = previous.after_cycle([begin("k"), done("k")], |_| Some(V1), true);
+        let next = after_cycle(&previous, [begin("k"), done("k")], |_| Some(V1), true);
         assert!(next.is_empty());
     }
 
@@ -307,7 +310,7 @@ mod tests {
         #[test]
         fn compacted_records_fold_back_to_the_same_journal(records in records()) {
             let journal = Journal::from_records(records);
-            prop_assert_eq!(Journal::from_records(journal.to_records()), journal);
+            prop_assert_eq!(Journal::from_records(journal.records()), journal);
         }
 
         /// Nothing this cycle left unfinished is forgotten: a key whose last
@@ -320,13 +323,13 @@ mod tests {
         ) {
             let previous = Journal::from_records(previous);
             let discovered = |key: &str| {
-                let index = (key.as_bytes()[0] - b'a') as usize;
-                discovered_mask[index].then_some(V1)
+                let index = key.as_bytes().first().map(|b| b.wrapping_sub(b'a') as usize);
+                index.and_then(|i| discovered_mask.get(i)).copied().unwrap_or(false).then_some(V1)
             };
-            let next = previous.after_cycle(current.clone(), discovered, true);
+            let next = after_cycle(&previous, current.clone(), discovered, true);
             let folded = Journal::from_records(current);
-            for (key, mark) in folded.entries() {
-                prop_assert_eq!(next.get(key), Some(mark));
+            for record in folded.records() {
+                prop_assert_eq!(next.get(record.key()), folded.get(record.key()));
             }
         }
 
@@ -339,7 +342,7 @@ mod tests {
             listing_complete in any::<bool>(),
         ) {
             let previous = Journal::from_records([begin("a")]);
-            let next = previous.after_cycle([], |_| discovered.then_some(V1), listing_complete);
+            let next = after_cycle(&previous, [], |_| discovered.then_some(V1), listing_complete);
             prop_assert_eq!(next.get("a").is_some(), discovered || !listing_complete);
         }
     }

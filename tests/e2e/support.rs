@@ -278,25 +278,13 @@ impl TestApp {
     /// Runs the real binary with `args`, this app's environment and tenant
     /// directory (the simulators keep serving from this process).
     pub fn run_binary(&self, args: &[&str]) -> Output {
-        self.write_config();
-        std::process::Command::new(env!("CARGO_BIN_EXE_confluence-connector"))
-            .args(args)
-            .env_clear()
-            .envs(&self.env)
-            .env("LOG_LEVEL", "warn")
-            .output()
-            .expect("the binary runs")
+        self.binary(args).output().expect("the binary runs")
     }
 
     /// Starts the real binary with `args` like [`run_binary`](Self::run_binary),
     /// without waiting for it (a test kills it mid-cycle).
     pub fn spawn_binary(&self, args: &[&str]) -> std::process::Child {
-        self.write_config();
-        std::process::Command::new(env!("CARGO_BIN_EXE_confluence-connector"))
-            .args(args)
-            .env_clear()
-            .envs(&self.env)
-            .env("LOG_LEVEL", "warn")
+        self.binary(args)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -319,6 +307,17 @@ impl TestApp {
             })
             .filter_map(|path| std::fs::read_to_string(path).ok())
             .collect()
+    }
+
+    fn binary(&self, args: &[&str]) -> std::process::Command {
+        self.write_config();
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_confluence-connector"));
+        command
+            .args(args)
+            .env_clear()
+            .envs(&self.env)
+            .env("LOG_LEVEL", "warn");
+        command
     }
 
     pub fn snapshot(&self) -> UniqueSnapshot {

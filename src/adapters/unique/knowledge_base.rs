@@ -139,6 +139,21 @@ impl UniqueKnowledgeBase {
             .collect())
     }
 
+    /// `PaginatedContentCount`: how many content items match.
+    async fn count(&self, variables: paginated_content_count::Variables) -> Result<u64, PortError> {
+        let total = self
+            .ingestion::<PaginatedContentCount>(variables, Retry::Idempotent)
+            .await?
+            .paginated_content
+            .total_count;
+        u64::try_from(total).map_err(|_| {
+            PortError::new(
+                ErrorKind::InvalidResponse,
+                format!("GraphQL PaginatedContentCount: negative totalCount {total}"),
+            )
+        })
+    }
+
     async fn upsert(
         &self,
         content: &Upsert,
@@ -443,17 +458,7 @@ impl KnowledgeBase for UniqueKnowledgeBase {
                 owner_type: None,
             }),
         };
-        let total = self
-            .ingestion::<PaginatedContentCount>(variables, Retry::Idempotent)
-            .await?
-            .paginated_content
-            .total_count;
-        u64::try_from(total).map_err(|_| {
-            PortError::new(
-                ErrorKind::InvalidResponse,
-                format!("GraphQL PaginatedContentCount: negative totalCount {total}"),
-            )
-        })
+        self.count(variables).await
     }
 
     async fn content_in_scope(&self, scope_id: &str) -> Result<Vec<StoredContent>, PortError> {
@@ -498,17 +503,7 @@ impl KnowledgeBase for UniqueKnowledgeBase {
                 owner_type: Some(equals("SCOPE")),
             }),
         };
-        let total = self
-            .ingestion::<PaginatedContentCount>(variables, Retry::Idempotent)
-            .await?
-            .paginated_content
-            .total_count;
-        u64::try_from(total).map_err(|_| {
-            PortError::new(
-                ErrorKind::InvalidResponse,
-                format!("GraphQL PaginatedContentCount: negative totalCount {total}"),
-            )
-        })
+        self.count(variables).await
     }
 
     async fn delete_content(&self, ids: &[String]) -> ContentDeletion {

@@ -77,7 +77,7 @@ pub(super) struct Work<'a> {
 
 impl Work<'_> {
     /// Full content keys of every selected item.
-    fn keys(&self) -> Vec<String> {
+    fn keys(&self) -> impl Iterator<Item = String> + '_ {
         let pages = self
             .pages
             .iter()
@@ -86,7 +86,7 @@ impl Work<'_> {
             work.partial_key
                 .content_key(&ItemKey::attachment(&work.item.page_id, &work.item.meta.id))
         });
-        pages.chain(attachments).collect()
+        pages.chain(attachments)
     }
 }
 
@@ -168,10 +168,10 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
             self.ingest(&work, &scopes, &images, report, observer, &journal)
                 .await;
         }
-        let versions = discovered_versions(&spaces, &journal.previous);
+        let discovered = discovered_versions(&spaces, &journal.previous);
         // The lock stays held until the cycle ends: deletions and the
         // clean-up below are writes too.
-        let (committed, _lock) = journal.commit(|key| versions.get(key).copied(), listing_complete);
+        let (committed, _lock) = journal.commit(discovered, listing_complete);
         if self.stopping() {
             return Err(CycleError::new(
                 "interrupted by shutdown after the items in flight; deletions and cleanup are left to the next cycle",
@@ -585,34 +585,29 @@ pub(super) fn select_work<'a>(spaces: &'a [SpaceDiff<'a>], journal: &Journal) ->
     work
 }
 
-/// Discovered version by full key, for the journal entries of `wanted`
-/// only (empty, and free, when the journal is).
+/// Every discovered item as (full key, discovered version), for settling
+/// the journal; nothing (and no allocation) when the journal is empty.
 fn discovered_versions<'a>(
     spaces: &'a [SpaceDiff<'a>],
-    wanted: &Journal,
-) -> HashMap<String, &'a str> {
-    let mut versions = HashMap::new();
-    if wanted.is_empty() {
-        return versions;
-    }
-    for space in spaces {
-        let mut add = |key: ItemKey, version: &'a str| {
-            let key = space.partial_key.content_key(&key);
-            if wanted.get(&key).is_some() {
-                versions.insert(key, version);
-            }
-        };
-        for page in &space.group.pages {
-            add(ItemKey::page(&page.id), &page.version_when);
-        }
-        for item in &space.group.attachments {
-            add(
+    journal: &Journal,
+) -> impl Iterator<Item = (String, &'a str)> + use<'a> {
+    let wanted = !journal.is_empty();
+    spaces.iter().filter(move |_| wanted).flat_map(|space| {
+        let pages = space
+            .group
+            .pages
+            .iter()
+            .map(|page| (ItemKey::page(&page.id), page.version_when.as_str()));
+        let attachments = space.group.attachments.iter().map(|item| {
+            (
                 ItemKey::attachment(&item.page_id, &item.meta.id),
-                &item.version_when,
-            );
-        }
-    }
-    versions
+                item.version_when.as_str(),
+            )
+        });
+        pages
+            .chain(attachments)
+            .map(|(key, version)| (space.partial_key.content_key(&key), version))
+    })
 }
 
 pub(super) fn attachment_url(

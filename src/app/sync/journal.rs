@@ -77,7 +77,11 @@ impl JournalStore {
             JournalStore::Dir(dir) => {
                 let path = dir.join(JOURNAL_FILE);
                 match File::open(&path) {
-                    Ok(file) => Ok(Journal::from_records(read_records(file, &path)?.0)),
+                    Ok(file) => {
+                        let mut journal = Journal::default();
+                        read_records(file, &path, |record| journal.apply(record))?;
+                        Ok(journal)
+                    }
                     Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                         Ok(Journal::default())
                     }
@@ -154,8 +158,10 @@ impl OpenJournal<'_> {
         }
     }
 
-    /// Compacts the journal after a cycle that got past its file-diffs
-    /// (see [`Journal::after_cycle`]). Returns the lock, to be held until
+    /// Compacts the journal after a cycle that got past its file-diffs:
+    /// settles what earlier cycles left against `discovered` (full key,
+    /// discovered version; see [`Journal::settle`]), applies this cycle's
+    /// records and writes the result. Returns the lock, to be held until
     /// the cycle ends (its deletions and clean-up are writes too).
     ///
     /// # Errors
@@ -163,16 +169,17 @@ impl OpenJournal<'_> {
     /// and the next cycle folds it the same way.
     pub(super) fn commit<'v>(
         self,
-        discovered: impl Fn(&str) -> Option<&'v str>,
+        discovered: impl IntoIterator<Item = (String, &'v str)>,
         listing_complete: bool,
     ) -> (Result<Journal, CycleError>, JournalLock) {
         let lock = JournalLock { _held: self.lock };
+        let mut next = self.previous;
+        next.settle(discovered, listing_complete);
         let result = match self.sink {
             Sink::Memory { store, records } => {
-                let current = records.into_inner().expect("not poisoned");
-                let next = self
-                    .previous
-                    .after_cycle(current, discovered, listing_complete);
+                for record in records.into_inner().expect("not poisoned") {
+                    next.apply(record);
+                }
                 *store.lock().expect("not poisoned") = next.clone();
                 Ok(next)
             }
@@ -180,14 +187,7 @@ impl OpenJournal<'_> {
                 dir,
                 writer,
                 appended_from,
-            } => compact_file(
-                &dir,
-                writer,
-                appended_from,
-                &self.previous,
-                |key| discovered(key),
-                listing_complete,
-            ),
+            } => compact_file(&dir, writer, appended_from, next),
         };
         (result, lock)
     }
@@ -199,13 +199,13 @@ pub(super) struct JournalLock {
     _held: Option<File>,
 }
 
-fn compact_file<'v>(
+/// Applies the records this cycle appended (from `appended_from` on) to the
+/// settled journal and writes it.
+fn compact_file(
     dir: &Path,
     writer: Mutex<BufWriter<File>>,
     appended_from: u64,
-    previous: &Journal,
-    discovered: impl Fn(&str) -> Option<&'v str>,
-    listing_complete: bool,
+    mut journal: Journal,
 ) -> Result<Journal, CycleError> {
     let path = dir.join(JOURNAL_FILE);
     let mut file = writer
@@ -215,10 +215,9 @@ fn compact_file<'v>(
         .map_err(|err| io_error("append to", &path, err.error()))?;
     file.seek(SeekFrom::Start(appended_from))
         .map_err(|err| io_error("read", &path, &err))?;
-    let (current, _) = read_records(file, &path)?;
-    let next = previous.after_cycle(current, discovered, listing_complete);
-    write_compacted(dir, &next)?;
-    Ok(next)
+    read_records(file, &path, |record| journal.apply(record))?;
+    write_compacted(dir, &journal)?;
+    Ok(journal)
 }
 
 impl OpenJournal<'_> {}
@@ -250,12 +249,13 @@ fn open_dir<'a>(dir: &Path, tenant: &str) -> Result<OpenJournal<'a>, CycleError>
         .append(true)
         .open(&path)
         .map_err(|err| io_error("open", &path, &err))?;
-    let (records, end) = read_records(
+    let mut previous = Journal::default();
+    let end = read_records(
         file.try_clone()
             .map_err(|err| io_error("open", &path, &err))?,
         &path,
+        |record| previous.apply(record),
     )?;
-    let previous = Journal::from_records(records);
     // A torn last line is cut off, so this cycle's first record starts a
     // line of its own.
     if end
@@ -297,18 +297,19 @@ fn write_record(writer: &mut impl Write, record: &Record) -> std::io::Result<()>
     writer.write_all(b"\n")
 }
 
-/// Reads records from the file's current position; returns them and the
-/// offset after the last complete line. A line that does not parse is
-/// skipped with a warning: if it is the last one, the process died while
-/// writing it; elsewhere the file was damaged, and skipping a record can
-/// only cost a repair, never delete anything.
-fn read_records(file: File, path: &Path) -> Result<(Vec<Record>, u64), CycleError> {
+/// Reads records from the file's current position, handing each to
+/// `apply` as it is read (a journal after an initial sync holds a record
+/// per page: it is never collected whole); returns the offset after the
+/// last complete line. A line that does not parse is skipped with a
+/// warning: if it is the last one, the process died while writing it;
+/// elsewhere the file was damaged, and skipping a record can only cost a
+/// repair, never delete anything.
+fn read_records(file: File, path: &Path, mut apply: impl FnMut(Record)) -> Result<u64, CycleError> {
     let mut reader = BufReader::new(file);
     let mut offset = reader
         .stream_position()
         .map_err(|err| io_error("read", path, &err))?;
     let mut end = offset;
-    let mut records = Vec::new();
     let mut line = String::new();
     loop {
         line.clear();
@@ -324,16 +325,16 @@ fn read_records(file: File, path: &Path) -> Result<(Vec<Record>, u64), CycleErro
             break;
         }
         match serde_json::from_str::<Line>(line.trim_end()) {
-            Ok(Line::Begin { key }) => records.push(Record::Begin { key }),
-            Ok(Line::Written { key, version }) => records.push(Record::Written { key, version }),
-            Ok(Line::Done { key }) => records.push(Record::Done { key }),
+            Ok(Line::Begin { key }) => apply(Record::Begin { key }),
+            Ok(Line::Written { key, version }) => apply(Record::Written { key, version }),
+            Ok(Line::Done { key }) => apply(Record::Done { key }),
             Err(err) => {
                 warn!(path = %path.display(), error = %err, "skipping an unreadable line of the repair journal");
             }
         }
         end = offset;
     }
-    Ok((records, end))
+    Ok(end)
 }
 
 /// Replaces the journal with `journal`'s records: temporary file, synced,
@@ -345,7 +346,7 @@ fn write_compacted(dir: &Path, journal: &Journal) -> Result<(), CycleError> {
     let temporary_path = temporary.path().to_owned();
     {
         let mut writer = BufWriter::new(temporary.as_file_mut());
-        for record in journal.to_records() {
+        for record in journal.records() {
             write_record(&mut writer, &record)
                 .map_err(|err| io_error("write", &temporary_path, &err))?;
         }
@@ -378,8 +379,10 @@ mod tests {
     use super::*;
     use crate::domain::repair::Mark;
 
-    fn discovered(_: &str) -> Option<&'static str> {
-        Some("2026-05-01T10:00:00.000Z")
+    fn discovered(keys: &[&str]) -> Vec<(String, &'static str)> {
+        keys.iter()
+            .map(|key| ((*key).to_owned(), "2026-05-01T10:00:00.000Z"))
+            .collect()
     }
 
     #[test]
@@ -400,7 +403,7 @@ mod tests {
             key: "b".into(),
             version: "2026-05-01T10:00:00.000Z".into(),
         });
-        let next = journal.commit(discovered, true).0.unwrap();
+        let next = journal.commit(discovered(&["a", "b"]), true).0.unwrap();
         assert_eq!(next.len(), 1);
         let text = fs::read_to_string(dir.path().join("tenant").join(JOURNAL_FILE)).unwrap();
         assert_eq!(
@@ -442,7 +445,7 @@ mod tests {
         );
         drop(first);
         // The lock outlives the commit, until the cycle drops it.
-        let (_, lock) = store.open("acme").unwrap().commit(discovered, true);
+        let (_, lock) = store.open("acme").unwrap().commit(discovered(&[]), true);
         assert!(store.open("acme").is_err());
         drop(lock);
         store.open("acme").unwrap();
