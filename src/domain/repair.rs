@@ -25,9 +25,42 @@ use chrono::{DateTime, FixedOffset};
 pub enum Mark {
     /// A write started and is not known to have completed.
     Pending,
-    /// The write completed with the body of this Confluence page version;
-    /// an edit made after that body was fetched is not in Unique yet.
-    Written { version: Box<str> },
+    /// The write completed with the body of the Confluence page version
+    /// stamped at this instant (milliseconds since the epoch); an edit made
+    /// after that body was fetched is not in Unique yet.
+    WrittenAt(i64),
+    /// The same, for a version stamp that is not an instant (compared as
+    /// text; Confluence always sends instants).
+    WrittenText(Box<str>),
+}
+
+impl Mark {
+    fn written(version: String) -> Mark {
+        match parse_instant(&version) {
+            Some(at) => Mark::WrittenAt(at.timestamp_millis()),
+            None => Mark::WrittenText(version.into_boxed_str()),
+        }
+    }
+
+    /// The version stamp as the journal file spells it.
+    fn version(&self) -> Option<String> {
+        match self {
+            Mark::Pending => None,
+            Mark::WrittenAt(millis) => Some(
+                chrono::DateTime::from_timestamp_millis(*millis)
+                    .map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                    .unwrap_or_default(),
+            ),
+            Mark::WrittenText(text) => Some(text.to_string()),
+        }
+    }
+}
+
+/// A journal entry; `seen` is only set while a cycle settles the journal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Entry {
+    mark: Mark,
+    seen: bool,
 }
 
 /// One journal record, in the order they happen.
@@ -57,7 +90,7 @@ impl Record {
 /// cycle confirms them), so entries are kept small: boxed strings, one map.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Journal {
-    entries: HashMap<Box<str>, Mark>,
+    entries: HashMap<Box<str>, Entry>,
 }
 
 impl Journal {
@@ -72,23 +105,20 @@ impl Journal {
     }
 
     pub fn apply(&mut self, record: Record) {
-        match record {
-            Record::Begin { key } => {
-                self.entries.insert(key.into_boxed_str(), Mark::Pending);
-            }
-            Record::Written { key, version } => {
-                let version = version.into_boxed_str();
-                self.entries
-                    .insert(key.into_boxed_str(), Mark::Written { version });
-            }
+        let (key, mark) = match record {
+            Record::Begin { key } => (key, Mark::Pending),
+            Record::Written { key, version } => (key, Mark::written(version)),
             Record::Done { key } => {
                 self.entries.remove(key.as_str());
+                return;
             }
-        }
+        };
+        let entry = Entry { mark, seen: false };
+        self.entries.insert(key.into_boxed_str(), entry);
     }
 
     pub fn get(&self, key: &str) -> Option<&Mark> {
-        self.entries.get(key)
+        self.entries.get(key).map(|entry| &entry.mark)
     }
 
     pub fn len(&self) -> usize {
@@ -101,15 +131,17 @@ impl Journal {
 
     /// Records that rebuild this journal, one per entry (any order).
     pub fn records(&self) -> impl Iterator<Item = Record> + '_ {
-        self.entries.iter().map(|(key, mark)| match mark {
-            Mark::Pending => Record::Begin {
-                key: key.to_string(),
-            },
-            Mark::Written { version } => Record::Written {
-                key: key.to_string(),
-                version: version.to_string(),
-            },
-        })
+        self.entries
+            .iter()
+            .map(|(key, entry)| match entry.mark.version() {
+                None => Record::Begin {
+                    key: key.to_string(),
+                },
+                Some(version) => Record::Written {
+                    key: key.to_string(),
+                    version,
+                },
+            })
     }
 
     /// Whether the discovered item `key`, at Confluence version
@@ -132,26 +164,31 @@ impl Journal {
         discovered: impl IntoIterator<Item = (String, &'a str)>,
         listing_complete: bool,
     ) {
-        let mut kept = HashMap::new();
+        // In place: the journal after an initial sync holds every page.
         for (key, version) in discovered {
-            if let Some((key, mark)) = self.entries.remove_entry(key.as_str())
-                && mark_needs_repair(&mark, version)
-            {
-                kept.insert(key, mark);
+            let Some(entry) = self.entries.get_mut(key.as_str()) else {
+                continue;
+            };
+            if mark_needs_repair(&entry.mark, version) {
+                entry.seen = true;
+            } else {
+                self.entries.remove(key.as_str());
             }
         }
-        // What is left was not discovered.
-        if !listing_complete {
-            kept.extend(self.entries.drain());
-        }
-        self.entries = kept;
+        // Unseen entries were not discovered.
+        self.entries
+            .retain(|_, entry| std::mem::replace(&mut entry.seen, false) || !listing_complete);
     }
 }
 
 fn mark_needs_repair(mark: &Mark, discovered_version: &str) -> bool {
     match mark {
         Mark::Pending => true,
-        Mark::Written { version } => is_later(discovered_version, version),
+        Mark::WrittenAt(millis) => match parse_instant(discovered_version) {
+            Some(at) => at.timestamp_millis() > *millis,
+            None => true,
+        },
+        Mark::WrittenText(version) => is_later(discovered_version, version),
     }
 }
 
@@ -204,6 +241,19 @@ mod tests {
         assert!(!journal.needs_repair("b", V1));
         assert!(journal.needs_repair("b", V2));
         assert!(!journal.needs_repair("unknown", V2));
+    }
+
+    #[test]
+    fn a_written_version_survives_compaction_as_the_same_instant() {
+        let dc = "2026-05-01T12:00:00.000+0200";
+        let journal = Journal::from_records([written("p", dc), written("odd", "v7")]);
+        let compacted = Journal::from_records(journal.records());
+        assert_eq!(compacted, journal);
+        assert!(!compacted.needs_repair("p", dc));
+        assert!(!compacted.needs_repair("p", V1), "the same instant in UTC");
+        assert!(compacted.needs_repair("p", V2));
+        assert!(!compacted.needs_repair("odd", "v7"));
+        assert!(compacted.needs_repair("odd", "v8"));
     }
 
     #[test]
