@@ -127,8 +127,6 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
     ) -> Result<(), CycleError> {
         let tenant = &self.tenant.name;
         observer.phase(tenant, Phase::Scanning);
-        // Before any write, self-grants included: one writer per tenant.
-        let journal = self.journal.open(tenant)?;
         let root_path = self.initialize().await?;
         let (discovery, listing_complete) = self.discover_checked().await?;
         report.discovered_pages = discovery.pages.len();
@@ -152,6 +150,10 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
             });
         }
 
+        // One writer per tenant from here on, where content writes start
+        // (the self-grants and the claim before are idempotent). Opened after
+        // discovery, so the journal's entries are not held through it.
+        let journal = self.journal.open(tenant)?;
         let work = select_work(&spaces, &journal.previous);
         report.repaired = work.repairs;
         if work.repairs > 0 {

@@ -171,8 +171,9 @@ impl OpenJournal<'_> {
         self,
         discovered: impl IntoIterator<Item = (String, &'v str)>,
         listing_complete: bool,
-    ) -> (Result<Journal, CycleError>, JournalLock) {
+    ) -> (Result<(), CycleError>, JournalLock) {
         let lock = JournalLock { _held: self.lock };
+        let had_entries = !self.previous.is_empty();
         let mut next = self.previous;
         next.settle(discovered, listing_complete);
         let result = match self.sink {
@@ -180,9 +181,18 @@ impl OpenJournal<'_> {
                 for record in records.into_inner().expect("not poisoned") {
                     next.apply(record);
                 }
-                *store.lock().expect("not poisoned") = next.clone();
-                Ok(next)
+                *store.lock().expect("not poisoned") = next;
+                Ok(())
             }
+            // Nothing from earlier cycles to settle: the appended records
+            // alone are the journal, and the next cycle folds them exactly
+            // as a compaction would. Skipping it keeps an initial sync from
+            // holding a record per page in memory at its end.
+            Sink::File { dir, writer, .. } if !had_entries => writer
+                .into_inner()
+                .expect("not poisoned")
+                .flush()
+                .map_err(|err| io_error("append to", &dir.join(JOURNAL_FILE), &err)),
             Sink::File {
                 dir,
                 writer,
@@ -206,7 +216,7 @@ fn compact_file(
     writer: Mutex<BufWriter<File>>,
     appended_from: u64,
     mut journal: Journal,
-) -> Result<Journal, CycleError> {
+) -> Result<(), CycleError> {
     let path = dir.join(JOURNAL_FILE);
     let mut file = writer
         .into_inner()
@@ -216,8 +226,7 @@ fn compact_file(
     file.seek(SeekFrom::Start(appended_from))
         .map_err(|err| io_error("read", &path, &err))?;
     read_records(file, &path, |record| journal.apply(record))?;
-    write_compacted(dir, &journal)?;
-    Ok(journal)
+    write_compacted(dir, &journal)
 }
 
 impl OpenJournal<'_> {}
@@ -403,14 +412,27 @@ mod tests {
             key: "b".into(),
             version: "2026-05-01T10:00:00.000Z".into(),
         });
-        let next = journal.commit(discovered(&["a", "b"]), true).0.unwrap();
-        assert_eq!(next.len(), 1);
+        journal.commit(discovered(&["a", "b"]), true).0.unwrap();
         let text = fs::read_to_string(dir.path().join("tenant").join(JOURNAL_FILE)).unwrap();
         assert_eq!(
             text,
             "{\"written\":{\"key\":\"b\",\"version\":\"2026-05-01T10:00:00.000Z\"}}\n"
         );
-        assert_eq!(store.read().unwrap(), next);
+        assert_eq!(store.read().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_first_journal_is_left_appended_and_reads_back_folded() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = JournalStore::new(Some(dir.path().to_owned()));
+        let journal = store.open("t").unwrap();
+        journal.begin(["a".to_owned(), "b".to_owned()]).unwrap();
+        journal.record(Record::Done { key: "a".into() });
+        journal.commit(discovered(&["a", "b"]), true).0.unwrap();
+        let text = fs::read_to_string(dir.path().join(JOURNAL_FILE)).unwrap();
+        assert_eq!(text.lines().count(), 3, "{text}");
+        let folded = store.read().unwrap();
+        assert_eq!((folded.len(), folded.get("b")), (1, Some(&Mark::Pending)));
     }
 
     #[test]
