@@ -8,9 +8,12 @@
 //!   starts, then one line per completed write (buffered: a line lost in a
 //!   crash only costs one more upload). When the cycle ends, the journal is
 //!   compacted: written to a temporary file, synced, renamed over the old
-//!   one. A torn last line (the process died while appending) is ignored.
-//! * `repair.lock`: held (an exclusive advisory lock) while a cycle runs, so
-//!   a one-shot `sync` and the daemon never write the same tenant at once.
+//!   one; when earlier cycles left nothing, the appended records already
+//!   are the journal and stay as they are. A torn last line (the process
+//!   died while appending) is ignored.
+//! * `repair.lock`: held (an exclusive advisory lock) from the end of the
+//!   file-diffs to the end of the cycle, so a one-shot `sync` and the daemon
+//!   never write the same tenant's content at once.
 //!
 //! Without a state directory (unit tests), the same records live in memory
 //! for the life of the cycle object.
