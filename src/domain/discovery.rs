@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::{
     attachment::{self, AttachmentRules},
+    keys::ItemKey,
     model::{AttachmentMeta, ContentType, DiscoveredContent, Space},
 };
 
@@ -181,6 +182,25 @@ pub struct SpaceGroup<'a> {
     pub space: Space,
     pub pages: Vec<&'a PageItem>,
     pub attachments: Vec<&'a AttachmentItem>,
+}
+
+impl SpaceGroup<'_> {
+    /// Each item's relative key with the version it is diffed and repaired
+    /// by (its own `version.when`), pages first, in discovery order: the
+    /// order the file-diff is submitted in.
+    pub fn item_versions(&self) -> impl Iterator<Item = (ItemKey, &str)> {
+        let pages = self
+            .pages
+            .iter()
+            .map(|page| (ItemKey::page(&page.id), page.version_when.as_str()));
+        let attachments = self.attachments.iter().map(|item| {
+            (
+                ItemKey::attachment(&item.page_id, &item.meta.id),
+                item.version_when.as_str(),
+            )
+        });
+        pages.chain(attachments)
+    }
 }
 
 /// Groups pages and the tracked attachments by space key, in first-seen

@@ -520,16 +520,8 @@ pub(super) fn space_views(spaces: &[SpaceDiff<'_>]) -> Vec<SpaceView> {
             deleted: space.diff.deleted.clone(),
             submitted: space
                 .group
-                .pages
-                .iter()
-                .map(|page| ItemKey::page(&page.id).to_string())
-                .chain(
-                    space
-                        .group
-                        .attachments
-                        .iter()
-                        .map(|item| ItemKey::attachment(&item.page_id, &item.meta.id).to_string()),
-                )
+                .item_versions()
+                .map(|(key, _)| key.to_string())
                 .collect(),
         })
         .collect()
@@ -595,19 +587,9 @@ fn discovered_versions<'a>(
 ) -> impl Iterator<Item = (String, &'a str)> + use<'a> {
     let wanted = !journal.is_empty();
     spaces.iter().filter(move |_| wanted).flat_map(|space| {
-        let pages = space
+        space
             .group
-            .pages
-            .iter()
-            .map(|page| (ItemKey::page(&page.id), page.version_when.as_str()));
-        let attachments = space.group.attachments.iter().map(|item| {
-            (
-                ItemKey::attachment(&item.page_id, &item.meta.id),
-                item.version_when.as_str(),
-            )
-        });
-        pages
-            .chain(attachments)
+            .item_versions()
             .map(|(key, version)| (space.partial_key.content_key(&key), version))
     })
 }

@@ -232,8 +232,6 @@ fn compact_file(
     write_compacted(dir, &journal)
 }
 
-impl OpenJournal<'_> {}
-
 fn open_dir<'a>(dir: &Path, tenant: &str) -> Result<OpenJournal<'a>, CycleError> {
     fs::create_dir_all(dir).map_err(|err| io_error("create", dir, &err))?;
     let lock_path = dir.join(LOCK_FILE);

@@ -13,7 +13,7 @@ use crate::{
     domain::{
         discovery,
         guards::GuardVerdict,
-        keys::{ItemKey, PartialKey, root_mark},
+        keys::{PartialKey, root_mark},
         ownership::{self, Ownership},
         plan::{DiffAnswer, SpacePlanner},
     },
@@ -151,18 +151,8 @@ impl<C: ConfluenceSource, K: KnowledgeBase> SyncCycle<C, K> {
                 new: &diff.new,
                 updated: &diff.updated,
             });
-            let pages = group
-                .pages
-                .iter()
-                .map(|page| (ItemKey::page(&page.id), page.version_when.as_str()));
-            let attachments = group.attachments.iter().map(|item| {
-                (
-                    ItemKey::attachment(&item.page_id, &item.meta.id),
-                    item.version_when.as_str(),
-                )
-            });
-            let repair = pages
-                .chain(attachments)
+            let repair = group
+                .item_versions()
                 .map(|(key, version)| (key.to_string(), partial_key.content_key(&key), version))
                 .filter(|(relative, full, version)| {
                     !planner.selects(relative) && journal.needs_repair(full, version)
