@@ -210,6 +210,17 @@ async fn a_pagination_cycle_ends_with_the_url_or_is_recomputed_away(flavor: Flav
 /// attachment (not a skip, not the cycle); the page is stored, and the next
 /// cycle stores the attachment with its exact bytes.
 async fn a_download_reset_mid_body_fails_only_that_attachment(flavor: Flavor) {
+    one_attachment_fails_then_is_stored(flavor, |app| {
+        app.confluence
+            .fail_next(Route::Download, 1, Fault::ResetMidBody);
+    })
+    .await;
+}
+
+/// One page with one PDF; `inject` makes the attachment's write fail once.
+/// The page is stored, the attachment is the one failed item, and the next
+/// cycle stores it with its exact bytes.
+async fn one_attachment_fails_then_is_stored(flavor: Flavor, inject: impl FnOnce(&TestApp)) {
     let attachment = SimAttachment::new("att1", "report.pdf", "application/pdf", 4096);
     let data = dataset(flavor).page(
         SimPage::new("p1", "SP")
@@ -218,8 +229,7 @@ async fn a_download_reset_mid_body_fails_only_that_attachment(flavor: Flavor) {
             .attachment(attachment.clone()),
     );
     let app = spawn_app(flavor, data).await;
-    app.confluence
-        .fail_next(Route::Download, 1, Fault::ResetMidBody);
+    inject(&app);
     let report = app.successful_cycle().await;
     assert_eq!(
         (report.pages.success, report.attachments.failure),
@@ -268,41 +278,15 @@ async fn a_stalled_upload_fails_after_the_stall_timeout(flavor: Flavor) {
 /// bytes: that attachment fails (its registration is removed), the page is
 /// stored, and the next cycle stores the attachment with its exact bytes.
 async fn a_connection_reset_mid_upload_fails_only_that_item(flavor: Flavor) {
-    let attachment = SimAttachment::new("att1", "report.pdf", "application/pdf", 4096);
-    let data = dataset(flavor).page(
-        SimPage::new("p1", "SP")
-            .labels([SINGLE])
-            .body("<p>one</p>")
-            .attachment(attachment.clone()),
-    );
-    let app = spawn_app(flavor, data).await;
-    // Pages go first: the page's upload passes, the attachment's breaks.
-    app.unique.fail_next(
-        Operation::Upload,
-        1,
-        UniqueFault::Delay(std::time::Duration::ZERO),
-    );
-    app.unique
-        .fail_next(Operation::Upload, 1, UniqueFault::ResetMidUpload);
-    let report = app.successful_cycle().await;
-    assert_eq!(
-        (report.pages.success, report.attachments.failure),
-        (1, 1),
-        "{report:#?}"
-    );
-    assert_eq!(report.failed_items, [sp(flavor, "p1::att1")]);
-    assert_eq!(keys(&app.snapshot()), [sp(flavor, "p1")]);
-
-    let next = app.successful_cycle().await;
-    assert_eq!(next.attachments.success, 1);
-    let snapshot = app.snapshot();
-    assert_eq!(
-        stored(&snapshot, &sp(flavor, "p1::att1"))
-            .blob
-            .as_ref()
-            .unwrap()
-            .sha256,
-        attachment_sha256(&attachment)
-    );
-    app.finish().await;
+    one_attachment_fails_then_is_stored(flavor, |app| {
+        // Pages go first: the page's upload passes, the attachment's breaks.
+        app.unique.fail_next(
+            Operation::Upload,
+            1,
+            UniqueFault::Delay(std::time::Duration::ZERO),
+        );
+        app.unique
+            .fail_next(Operation::Upload, 1, UniqueFault::ResetMidUpload);
+    })
+    .await;
 }
