@@ -85,6 +85,16 @@ fn page(id: &str, labels: &[&str]) -> DiscoveredContent {
     }
 }
 
+/// A child scope of the root, named after its id.
+fn child(id: &str, mark: Option<&str>) -> Scope {
+    Scope {
+        id: id.into(),
+        name: id.into(),
+        parent_id: Some("root-scope-id".into()),
+        external_id: mark.map(Into::into),
+    }
+}
+
 /// A knowledge base that passes initialization with the root owned by us.
 fn initialized_kb(root_mark: Option<&'static str>) -> MockKnowledgeBase {
     let mut kb = MockKnowledgeBase::new();
@@ -408,12 +418,6 @@ async fn orphan_space_scopes_of_this_tenant_are_removed_and_foreign_ones_kept() 
     kb.expect_file_diff()
         .returning(|_| ready(Ok(diff(&[], &[], &[]))));
     kb.expect_child_scopes().returning(|_| {
-        let child = |id: &str, mark: Option<&str>| Scope {
-            id: id.into(),
-            name: id.into(),
-            parent_id: Some("root-scope-id".into()),
-            external_id: mark.map(Into::into),
-        };
         ready(Ok(vec![
             child("scope-sp", Some("confc:tenant1:space-1:SP")),
             child("scope-hr", Some("confc:tenant1:space-hr:HR")),
@@ -571,12 +575,6 @@ async fn purge_removes_only_what_carries_this_tenants_marks() {
     kb.expect_scope_by_id()
         .returning(|_| ready(Ok(Some(root(Some(MARK))))));
     kb.expect_child_scopes().returning(|_| {
-        let child = |id: &str, mark: Option<&str>| Scope {
-            id: id.into(),
-            name: id.into(),
-            parent_id: Some("root-scope-id".into()),
-            external_id: mark.map(Into::into),
-        };
         ready(Ok(vec![
             child("scope-eng", Some("confc:tenant1:space-eng:ENG")),
             child("scope-mixed", Some("confc:tenant1:space-hr:HR")),
